@@ -1,0 +1,204 @@
+//! A configurable convolutional classifier: conv blocks (conv, optional batch norm, ReLU,
+//! optional 2x2 max-pool, optional dropout), then fully connected layers.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+use crate::dense::{dense_forward, dense_stack};
+use crate::error::{ModelError, check_dropout, check_positive};
+
+/// One convolutional block: conv -> [batch norm] -> ReLU -> [max-pool 2x2] -> [dropout].
+#[derive(Config, Debug, PartialEq)]
+pub struct ConvBlockConfig {
+    /// Output channels of the convolution.
+    pub out_channels: usize,
+    /// Square kernel side.
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// Zero padding on every side.
+    #[config(default = 1)]
+    pub padding: usize,
+    /// Batch normalisation after the convolution (the convolution then has no bias).
+    #[config(default = false)]
+    pub batch_norm: bool,
+    /// 2x2 max-pooling after the activation.
+    #[config(default = true)]
+    pub max_pool: bool,
+    /// Dropout probability at the end of the block (0 = none).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+/// Configuration of a [`Cnn`].
+#[derive(Config, Debug, PartialEq)]
+pub struct CnnConfig {
+    /// The convolutional blocks, in order.
+    pub blocks: Vec<ConvBlockConfig>,
+    /// Sizes of the hidden fully connected layers after flattening (each followed by ReLU).
+    #[config(default = "Vec::new()")]
+    pub hidden: Vec<usize>,
+    /// Dropout probability before every fully connected layer (0 = none).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Number of output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Input channels (1 for grayscale).
+    #[config(default = 1)]
+    pub in_channels: usize,
+    /// Input image side in pixels.
+    #[config(default = 28)]
+    pub image_size: usize,
+}
+
+/// A block of a [`Cnn`].
+#[derive(Module, Debug)]
+pub struct ConvBlock<B: Backend> {
+    conv: Conv2d<B>,
+    norm: Option<BatchNorm<B>>,
+    pool: Option<MaxPool2d>,
+    dropout: Option<Dropout>,
+    activation: Relu,
+}
+
+impl<B: Backend> ConvBlock<B> {
+    /// Applies the block to `[N, C, H, W]` feature maps.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut x = self.conv.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        x = self.activation.forward(x);
+        if let Some(pool) = &self.pool {
+            x = pool.forward(x);
+        }
+        if let Some(dropout) = &self.dropout {
+            x = dropout.forward(x);
+        }
+        x
+    }
+}
+
+/// A convolutional digit classifier; `forward` maps `[N, 1, 28, 28]` images to `[N, 10]` logits.
+#[derive(Module, Debug)]
+pub struct Cnn<B: Backend> {
+    blocks: Vec<ConvBlock<B>>,
+    linears: Vec<Linear<B>>,
+    dropout: Option<Dropout>,
+    activation: Relu,
+}
+
+impl CnnConfig {
+    /// Side of the feature maps after all blocks, or an error when a block shrinks them to nothing.
+    pub fn output_side(&self) -> Result<usize, ModelError> {
+        let mut side = self.image_size;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let padded = side + 2 * block.padding;
+            if block.kernel_size == 0 || padded < block.kernel_size {
+                return Err(ModelError::InvalidConfig(format!(
+                    "blocks[{i}]: kernel {} does not fit a {side}x{side} input with padding {}",
+                    block.kernel_size, block.padding
+                )));
+            }
+            side = padded - block.kernel_size + 1;
+            if block.max_pool {
+                side /= 2;
+            }
+            if side == 0 {
+                return Err(ModelError::InvalidConfig(format!(
+                    "blocks[{i}] shrinks the feature maps to nothing"
+                )));
+            }
+        }
+        Ok(side)
+    }
+
+    /// Number of features entering the first fully connected layer.
+    pub fn flat_features(&self) -> Result<usize, ModelError> {
+        let side = self.output_side()?;
+        let channels = self
+            .blocks
+            .last()
+            .map_or(self.in_channels, |b| b.out_channels);
+        Ok(channels * side * side)
+    }
+
+    /// Checks every value; [`CnnConfig::init`] calls this first.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        check_positive("in_channels", self.in_channels)?;
+        check_positive("num_classes", self.num_classes)?;
+        check_positive("image_size", self.image_size)?;
+        check_dropout("dropout", self.dropout)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            check_positive(&format!("blocks[{i}].out_channels"), block.out_channels)?;
+            check_dropout(&format!("blocks[{i}].dropout"), block.dropout)?;
+        }
+        for (i, &h) in self.hidden.iter().enumerate() {
+            check_positive(&format!("hidden[{i}]"), h)?;
+        }
+        self.flat_features().map(|_| ())
+    }
+
+    /// Builds the network on `device` with freshly initialised weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Cnn<B>, ModelError> {
+        self.validate()?;
+        let mut in_channels = self.in_channels;
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|block| {
+                let p = block.padding;
+                let conv = Conv2dConfig::new(
+                    [in_channels, block.out_channels],
+                    [block.kernel_size, block.kernel_size],
+                )
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(!block.batch_norm)
+                .init(device);
+                in_channels = block.out_channels;
+                ConvBlock {
+                    conv,
+                    norm: block
+                        .batch_norm
+                        .then(|| BatchNormConfig::new(block.out_channels).init(device)),
+                    pool: block
+                        .max_pool
+                        .then(|| MaxPool2dConfig::new([2, 2]).init()),
+                    dropout: (block.dropout > 0.0)
+                        .then(|| DropoutConfig::new(block.dropout).init()),
+                    activation: Relu::new(),
+                }
+            })
+            .collect();
+        let linears = dense_stack(
+            self.flat_features()?,
+            &self.hidden,
+            self.num_classes,
+            device,
+        );
+        Ok(Cnn {
+            blocks,
+            linears,
+            dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
+            activation: Relu::new(),
+        })
+    }
+}
+
+impl<B: Backend> Cnn<B> {
+    /// Maps images `[N, C, H, W]` to class logits `[N, num_classes]`.
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = self
+            .blocks
+            .iter()
+            .fold(images, |x, block| block.forward(x));
+        dense_forward(
+            &self.linears,
+            self.dropout.as_ref(),
+            &self.activation,
+            x.flatten(1, 3),
+        )
+    }
+}

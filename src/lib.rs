@@ -1,1 +1,15 @@
-pub fn x(){}
+//! # digitnet
+//!
+//! Handwritten-digit recognition in pure Rust, on the [Burn](https://burn.dev) framework.
+//!
+//! This crate is a thin facade over the workspace's crates:
+//! - [`data`] (`digitnet-data`): MNIST / Fashion-MNIST IDX reading, verified downloads, Burn
+//!   datasets and batchers, sample grids;
+//! - [`model`] (`digitnet-model`): CNN and MLP classifiers, generic over any Burn backend;
+//! - [`backend`]: type aliases for the backends compiled in (chosen by cargo feature).
+
+pub mod backend;
+
+pub use burn;
+pub use digitnet_data as data;
+pub use digitnet_model as model;

@@ -79,7 +79,7 @@ fn draw_digit(img: &mut RgbImage, pixels: &[u8], x0: u32, y0: u32, scale: u32) {
 /// Draws `text` centred in a band `width` pixels wide, at 2x size if it fits, else 1x (clipped).
 fn draw_caption(img: &mut RgbImage, text: &str, color: [u8; 3], x0: u32, y0: u32, width: u32) {
     let chars = text.chars().count() as u32;
-    let size = if chars * GLYPH * 2 <= width { 2 } else { 1 };
+    let size = if chars * GLYPH * 2 + 4 <= width { 2 } else { 1 };
     let text_width = (chars * GLYPH * size).min(width);
     let start = x0 + (width - text_width) / 2;
     let y0 = y0 + (2 - size) * GLYPH / 2;

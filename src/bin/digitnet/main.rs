@@ -1,1 +1,35 @@
-fn main(){}
+//! `digitnet`: the command-line front end (dataset info, sample grids, downloads).
+
+mod cli;
+mod data_args;
+mod download;
+mod info;
+mod show;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Info(args) => info::run(&args),
+        cli::Command::Show(args) => show::run(&args),
+        cli::Command::Download(args) => download::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // `digitnet info | head` closes the pipe early: that is not an error worth reporting.
+        Err(err) if is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -53,7 +53,10 @@ fn official_checksums_refuse_the_sample_unless_verification_is_off() {
     let err = Mnist::load(&official).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{msg}");
-    assert!(msg.contains("mnist-sample") && msg.contains("--no-verify"), "{msg}");
+    assert!(
+        msg.contains("mnist-sample") && msg.contains("--no-verify"),
+        "{msg}"
+    );
     let mnist = Mnist::load(&official.verify(false)).unwrap();
     assert!(
         mnist
@@ -74,7 +77,10 @@ fn items_are_the_files_bytes_and_splits_partition_the_training_set() {
     let (train, valid) = (mnist.train(), mnist.valid());
     assert_eq!((train.len(), valid.len()), (1500, 500));
     let first_valid = valid.get(0).unwrap();
-    assert_eq!(first_valid.image[..], raw_images[16 + 1500 * IMAGE_PIXELS..][..IMAGE_PIXELS]);
+    assert_eq!(
+        first_valid.image[..],
+        raw_images[16 + 1500 * IMAGE_PIXELS..][..IMAGE_PIXELS]
+    );
     assert_eq!(first_valid.label, raw_labels[8 + 1500]);
     let last_train = train.get(1499).unwrap();
     assert_eq!(last_train.label, raw_labels[8 + 1499]);
@@ -118,7 +124,10 @@ fn shuffled_batches_cover_the_split_once_with_normalised_images() {
     assert_eq!(batches, 1000usize.div_ceil(64));
     assert_eq!(seen, mnist.test().label_histogram());
     // Shuffled: not the file order.
-    let in_order: Vec<i64> = mnist.test().labels()[..64].iter().map(|&l| l.into()).collect();
+    let in_order: Vec<i64> = mnist.test().labels()[..64]
+        .iter()
+        .map(|&l| l.into())
+        .collect();
     assert_ne!(first_targets.unwrap(), in_order);
 }
 
@@ -127,13 +136,19 @@ fn truncated_images_file_names_the_file() {
     let raw = sample_raw("t10k-images-idx3-ubyte");
     let dir = sample_copy_with("t10k-images-idx3-ubyte", &raw[..raw.len() - 100]);
     let msg = load_copy(dir.path()).unwrap_err().to_string();
-    assert!(msg.contains("t10k-images-idx3-ubyte") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("t10k-images-idx3-ubyte") && msg.contains("truncated"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn wrong_magic_names_the_file() {
     // Labels where images are expected.
-    let dir = sample_copy_with("train-images-idx3-ubyte", &sample_raw("train-labels-idx1-ubyte"));
+    let dir = sample_copy_with(
+        "train-images-idx3-ubyte",
+        &sample_raw("train-labels-idx1-ubyte"),
+    );
     let err = load_copy(dir.path()).unwrap_err();
     assert!(matches!(err, DataError::BadMagic { .. }), "{err}");
     assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
@@ -147,7 +162,17 @@ fn count_mismatch_names_both_files() {
     let dir = sample_copy_with("t10k-labels-idx1-ubyte", &labels);
     let err = load_copy(dir.path()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, DataError::CountMismatch { image_count: 1000, label_count: 999, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            DataError::CountMismatch {
+                image_count: 1000,
+                label_count: 999,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("t10k-images-idx3-ubyte") && msg.contains("t10k-labels-idx1-ubyte"));
 }
 
@@ -156,7 +181,10 @@ fn wrong_dims_and_gzip_garbage_and_empty_files_are_errors() {
     let mut images = sample_raw("t10k-images-idx3-ubyte");
     images[8..12].copy_from_slice(&32u32.to_be_bytes());
     let dir = sample_copy_with("t10k-images-idx3-ubyte", &images);
-    assert!(matches!(load_copy(dir.path()).unwrap_err(), DataError::BadDims { rows: 32, .. }));
+    assert!(matches!(
+        load_copy(dir.path()).unwrap_err(),
+        DataError::BadDims { rows: 32, .. }
+    ));
 
     let gz = common::gzip(&sample_raw("t10k-labels-idx1-ubyte"));
     let dir = sample_copy_with("t10k-labels-idx1-ubyte", &gz[..gz.len() / 2]);
@@ -165,7 +193,10 @@ fn wrong_dims_and_gzip_garbage_and_empty_files_are_errors() {
 
     let dir = sample_copy_with("train-labels-idx1-ubyte", b"");
     let msg = load_copy(dir.path()).unwrap_err().to_string();
-    assert!(msg.contains("train-labels-idx1-ubyte") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("train-labels-idx1-ubyte") && msg.contains("truncated"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -101,7 +101,12 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Reply>>, hits: &Mutex
     };
 }
 
-fn respond(stream: &mut TcpStream, code: u16, body: &[u8], announced: usize) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    code: u16,
+    body: &[u8],
+    announced: usize,
+) -> std::io::Result<()> {
     let reason = if code == 200 { "OK" } else { "Error" };
     write!(
         stream,

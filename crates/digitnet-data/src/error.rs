@@ -28,7 +28,9 @@ pub enum DataError {
     },
 
     /// The IDX magic number is not the one expected for this kind of file.
-    #[error("{path}: wrong magic number 0x{found:08x} (expected 0x{expected:08x}, an IDX {what} file)")]
+    #[error(
+        "{path}: wrong magic number 0x{found:08x} (expected 0x{expected:08x}, an IDX {what} file)"
+    )]
     BadMagic {
         /// The file concerned.
         path: PathBuf,

@@ -84,7 +84,11 @@ fn draw_caption(img: &mut RgbImage, text: &str, color: [u8; 3], x0: u32, y0: u32
     let start = x0 + (width - text_width) / 2;
     let y0 = y0 + (2 - size) * GLYPH / 2;
     for (n, c) in text.chars().enumerate() {
-        let glyph = BASIC_LEGACY[if c.is_ascii() { c as usize } else { '?' as usize }];
+        let glyph = BASIC_LEGACY[if c.is_ascii() {
+            c as usize
+        } else {
+            '?' as usize
+        }];
         let gx = start + n as u32 * GLYPH * size;
         if gx + GLYPH * size > x0 + width {
             break;

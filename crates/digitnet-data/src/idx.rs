@@ -289,16 +289,35 @@ mod tests {
     fn rejects_wrong_magic_naming_the_file() {
         let raw = labels_file(&[1]);
         let err = parse_images(&raw[..], Path::new("x/labels.gz")).unwrap_err();
-        assert!(matches!(err, DataError::BadMagic { found: LABELS_MAGIC, .. }));
+        assert!(matches!(
+            err,
+            DataError::BadMagic {
+                found: LABELS_MAGIC,
+                ..
+            }
+        ));
         let msg = err.to_string();
-        assert!(msg.contains("x/labels.gz") && msg.contains("wrong magic"), "{msg}");
+        assert!(
+            msg.contains("x/labels.gz") && msg.contains("wrong magic"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn rejects_wrong_dims() {
         let raw = images_file(1, 32, 32, &[0; 1024]);
         let err = parse_images(&raw[..], Path::new(P)).unwrap_err();
-        assert!(matches!(err, DataError::BadDims { rows: 32, cols: 32, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DataError::BadDims {
+                    rows: 32,
+                    cols: 32,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -312,7 +331,10 @@ mod tests {
         );
         for cut in [0, 3, 7, 15] {
             let err = parse_images(&raw[..cut], Path::new(P)).unwrap_err();
-            assert!(matches!(err, DataError::BadLength { .. }), "cut {cut}: {err}");
+            assert!(
+                matches!(err, DataError::BadLength { .. }),
+                "cut {cut}: {err}"
+            );
         }
     }
 
@@ -321,14 +343,23 @@ mod tests {
         let mut raw = labels_file(&[1, 2]);
         raw.push(0);
         let err = parse_labels(&raw[..], Path::new(P)).unwrap_err();
-        assert!(matches!(err, DataError::BadLength { problem, .. } if problem.contains("trailing")));
+        assert!(
+            matches!(err, DataError::BadLength { problem, .. } if problem.contains("trailing"))
+        );
     }
 
     #[test]
     fn rejects_out_of_range_label() {
         let raw = labels_file(&[1, 10]);
         let err = parse_labels(&raw[..], Path::new(P)).unwrap_err();
-        assert!(matches!(err, DataError::BadLabel { index: 1, value: 10, .. }));
+        assert!(matches!(
+            err,
+            DataError::BadLabel {
+                index: 1,
+                value: 10,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -361,7 +392,10 @@ mod tests {
             raw.extend_from_slice(&v.to_be_bytes());
         }
         let err = parse_images(&raw[..], Path::new(P)).unwrap_err();
-        assert!(matches!(err, DataError::BadLength { actual: 16, .. }), "{err}");
+        assert!(
+            matches!(err, DataError::BadLength { actual: 16, .. }),
+            "{err}"
+        );
     }
 
     #[test]

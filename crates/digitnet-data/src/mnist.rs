@@ -128,7 +128,9 @@ impl Mnist {
         let (train, test) = std::thread::scope(|s| {
             let train = s.spawn(|| load_split(source, &spec.train));
             let test = load_split(source, &spec.test);
-            let train = train.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let train = train
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
             (train, test)
         });
         let (train, mut files) = train?;
@@ -304,7 +306,8 @@ impl MnistSplit {
 
     /// Mean and standard deviation of all pixels, on the 0..1 scale (the normalisation constants).
     pub fn pixel_mean_std(&self) -> (f64, f64) {
-        let pixels = &self.images[self.start * IMAGE_PIXELS..(self.start + self.len) * IMAGE_PIXELS];
+        let pixels =
+            &self.images[self.start * IMAGE_PIXELS..(self.start + self.len) * IMAGE_PIXELS];
         let mut histogram = [0u64; 256];
         for &p in pixels {
             histogram[usize::from(p)] += 1;

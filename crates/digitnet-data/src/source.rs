@@ -94,8 +94,8 @@ impl DataSource {
         self
     }
 
-    /// Whether loading refuses files whose SHA-256 differs from the published one (default true).
-    /// Turn it off to use custom data in the same format.
+    /// Whether loading and downloading refuse files whose SHA-256 differs from the published one
+    /// (default true). Turn it off to use custom data in the same format.
     pub fn verify(mut self, verify: bool) -> Self {
         self.verify = verify;
         self
@@ -145,7 +145,15 @@ impl DataSource {
             });
         }
         let dir = self.download_dir()?;
-        let path = download::download(file, role, &self.spec.mirrors, &dir, &self.spec.name)?;
+        // Without verification a download is still validated as IDX, but any digest is accepted.
+        let unverified;
+        let wanted = if self.verify {
+            file
+        } else {
+            unverified = FileSpec::unverified(file.name.clone());
+            &unverified
+        };
+        let path = download::download(wanted, role, &self.spec.mirrors, &dir, &self.spec.name)?;
         Ok(LocatedFile {
             path,
             downloaded: true,
@@ -203,7 +211,10 @@ mod tests {
         assert_eq!(found.path, cache.path().join("t10k-labels-idx1-ubyte"));
         std::fs::write(explicit.path().join("t10k-labels-idx1-ubyte.gz"), b"e").unwrap();
         let found = source.locate(&spec, FileRole::Labels).unwrap();
-        assert_eq!(found.path, explicit.path().join("t10k-labels-idx1-ubyte.gz"));
+        assert_eq!(
+            found.path,
+            explicit.path().join("t10k-labels-idx1-ubyte.gz")
+        );
         assert!(!found.downloaded);
     }
 

@@ -230,7 +230,11 @@ mod tests {
             let spec = kind.spec();
             assert_eq!(spec.slug, kind.slug());
             assert_eq!(spec.class_names.len(), 10);
-            assert!(spec.files().iter().all(|f| f.sha256.as_ref().unwrap().len() == 64));
+            assert!(
+                spec.files()
+                    .iter()
+                    .all(|f| f.sha256.as_ref().unwrap().len() == 64)
+            );
         }
         assert!("emnist".parse::<DatasetKind>().is_err());
     }

@@ -163,9 +163,7 @@ impl CnnConfig {
                     norm: block
                         .batch_norm
                         .then(|| BatchNormConfig::new(block.out_channels).init(device)),
-                    pool: block
-                        .max_pool
-                        .then(|| MaxPool2dConfig::new([2, 2]).init()),
+                    pool: block.max_pool.then(|| MaxPool2dConfig::new([2, 2]).init()),
                     dropout: (block.dropout > 0.0)
                         .then(|| DropoutConfig::new(block.dropout).init()),
                     activation: Relu::new(),
@@ -190,10 +188,7 @@ impl CnnConfig {
 impl<B: Backend> Cnn<B> {
     /// Maps images `[N, C, H, W]` to class logits `[N, num_classes]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = self
-            .blocks
-            .iter()
-            .fold(images, |x, block| block.forward(x));
+        let x = self.blocks.iter().fold(images, |x, block| block.forward(x));
         dense_forward(
             &self.linears,
             self.dropout.as_ref(),

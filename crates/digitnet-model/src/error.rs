@@ -31,6 +31,8 @@ pub(crate) fn check_positive(field: &str, value: usize) -> Result<(), ModelError
     if value > 0 {
         Ok(())
     } else {
-        Err(ModelError::InvalidConfig(format!("{field} must be at least 1")))
+        Err(ModelError::InvalidConfig(format!(
+            "{field} must be at least 1"
+        )))
     }
 }

@@ -96,7 +96,9 @@ fn configs_round_trip_through_json() {
 fn custom_sizes_are_configurable() {
     let cnn = CnnConfig::new(vec![
         ConvBlockConfig::new(8).with_kernel_size(5).with_padding(0),
-        ConvBlockConfig::new(4).with_max_pool(false).with_dropout(0.1),
+        ConvBlockConfig::new(4)
+            .with_max_pool(false)
+            .with_dropout(0.1),
     ])
     .with_hidden(vec![16, 12])
     .with_dropout(0.2);

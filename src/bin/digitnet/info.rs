@@ -18,11 +18,20 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         let status = match &file.status {
             ChecksumStatus::Verified => "checksum OK".to_string(),
             ChecksumStatus::Mismatch { .. } => {
-                format!("checksum MISMATCH (sha256 {}: not the official file)", file.sha256)
+                format!(
+                    "checksum MISMATCH (sha256 {}: not the official file)",
+                    file.sha256
+                )
             }
             ChecksumStatus::Unknown => format!("no published checksum (sha256 {})", file.sha256),
         };
-        writeln!(out, "  {:<24} {}  {}", file.name, status, file.path.display())?;
+        writeln!(
+            out,
+            "  {:<24} {}  {}",
+            file.name,
+            status,
+            file.path.display()
+        )?;
     }
     let train = mnist.train();
     let valid = mnist.valid();

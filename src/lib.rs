@@ -7,6 +7,9 @@
 //!   datasets and batchers, sample grids;
 //! - [`model`] (`digitnet-model`): CNN and MLP classifiers, generic over any Burn backend;
 //! - [`backend`]: type aliases for the backends compiled in (chosen by cargo feature).
+//!
+//! The README follows; its Rust examples are compiled and run as doc tests.
+#![doc = include_str!("../README.md")]
 
 pub mod backend;
 

@@ -44,7 +44,10 @@ fn main() -> anyhow::Result<()> {
         .batch_size(64)
         .shuffle(42)
         .build(train);
-    let batch = loader.iter().next().expect("the training split is not empty");
+    let batch = loader
+        .iter()
+        .next()
+        .expect("the training split is not empty");
     println!(
         "one batch: images {:?}, targets {:?}",
         batch.images.dims(),

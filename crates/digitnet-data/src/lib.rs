@@ -20,6 +20,7 @@ pub mod error;
 pub mod grid;
 pub mod idx;
 pub mod mnist;
+pub mod preprocess;
 pub mod source;
 pub mod spec;
 

@@ -285,6 +285,14 @@ impl MnistSplit {
         })
     }
 
+    /// The pixels of images `range` (784 bytes each, contiguous), without copying.
+    pub fn images(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
+        (range.start <= range.end && range.end <= self.len).then(|| {
+            &self.images
+                [(self.start + range.start) * IMAGE_PIXELS..(self.start + range.end) * IMAGE_PIXELS]
+        })
+    }
+
     /// The class of item `index`.
     pub fn label(&self, index: usize) -> Option<u8> {
         (index < self.len).then(|| self.labels[self.start + index])

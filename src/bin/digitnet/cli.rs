@@ -25,6 +25,12 @@ pub enum Command {
     Show(ShowArgs),
     /// Download a dataset's files (verified) into the data or cache directory.
     Download(DownloadArgs),
+    /// Train a CNN or MLP; ends with `test accuracy: 0.XXXX`.
+    Train(crate::train_cmd::TrainArgs),
+    /// Evaluate a trained model; ends with `<split> accuracy: 0.XXXX`.
+    Eval(crate::eval_cmd::EvalArgs),
+    /// Recognise digits in PNG/JPEG files: `<file> <digit> <probability>` per image.
+    Predict(crate::predict_cmd::PredictArgs),
 }
 
 /// Arguments of `digitnet info`.

@@ -1,10 +1,17 @@
-//! `digitnet`: the command-line front end (dataset info, sample grids, downloads).
+//! `digitnet`: the command-line front end: data (info, show, download), training, evaluation
+//! and prediction.
 
+mod backend_arg;
 mod cli;
 mod data_args;
 mod download;
+mod eval_cmd;
 mod info;
+mod model_source;
+mod predict_cmd;
+mod report;
 mod show;
+mod train_cmd;
 
 use clap::Parser;
 
@@ -14,6 +21,9 @@ fn main() -> std::process::ExitCode {
         cli::Command::Info(args) => info::run(&args),
         cli::Command::Show(args) => show::run(&args),
         cli::Command::Download(args) => download::run(&args),
+        cli::Command::Train(args) => train_cmd::run(&args),
+        cli::Command::Eval(args) => eval_cmd::run(&args),
+        cli::Command::Predict(args) => predict_cmd::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,63 @@
+//! Shared output of `train` and `eval`: the evaluation table, the plots, the accuracy line.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::Backend;
+use digitnet::data::{Mnist, MnistBatcher, Split};
+use digitnet::model::DigitModel;
+use digitnet::train::artifacts::names;
+use digitnet::train::plots::{self, Curve};
+use digitnet::train::{EpochRecord, TrainingConfig, evaluate};
+
+/// Number of parameters of the model a config describes.
+pub fn parameter_count(config: &TrainingConfig) -> anyhow::Result<usize> {
+    type Cpu = burn::backend::Flex;
+    Ok(config.model.init::<Cpu>(&Default::default())?.num_params())
+}
+
+/// Evaluates `model` on `split`, prints accuracy, loss and per-class precision/recall, writes
+/// the plots into `plots_dir` (if any) and ends with `<split> accuracy: 0.XXXX`.
+pub fn evaluate_and_report<B: Backend>(
+    model: &DigitModel<B>,
+    data: &Mnist,
+    split: Split,
+    plots_dir: Option<&Path>,
+    history: Option<&[EpochRecord]>,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let items = data.split(split);
+    let eval = evaluate(
+        model,
+        &items,
+        &MnistBatcher::for_dataset(data.spec()),
+        500,
+        device,
+    );
+    let names_list = &data.spec().class_names;
+    println!("{split} set: {} images, loss {:.4}", eval.count, eval.loss);
+    println!(
+        "  {:<12} {:>9} {:>9} {:>7}",
+        "class", "precision", "recall", "images"
+    );
+    for (class, name) in names_list.iter().enumerate() {
+        println!(
+            "  {:<12} {:>9.4} {:>9.4} {:>7}",
+            name,
+            eval.precision(class),
+            eval.recall(class),
+            eval.confusion[class].iter().sum::<usize>()
+        );
+    }
+    if let Some(dir) = plots_dir {
+        if let Some(history) = history {
+            plots::plot_curve(history, Curve::Loss, &dir.join(names::LOSS_PLOT))?;
+            plots::plot_curve(history, Curve::Accuracy, &dir.join(names::ACCURACY_PLOT))?;
+        }
+        plots::plot_confusion(&eval, names_list, &dir.join(names::CONFUSION_PLOT))?;
+        plots::plot_errors(&eval, &items, 100, &dir.join(names::ERRORS_GRID))?;
+        eprintln!("plots written to {}", dir.display());
+    }
+    println!("{split} accuracy: {:.4}", eval.accuracy);
+    Ok(())
+}

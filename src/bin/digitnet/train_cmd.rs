@@ -1,0 +1,252 @@
+//! `digitnet train`: train a CNN or MLP, print per-epoch progress, evaluate on the test set,
+//! draw the curves and the confusion matrix.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use digitnet::backend::{BackendJob, run_on};
+use digitnet::data::Mnist;
+use digitnet::model::{ModelKind, Preset};
+use digitnet::train::{
+    LrSchedule, OptimizerKind, ProgressMode, TrainOptions, TrainingConfig, model_io, train,
+};
+
+use crate::backend_arg::BackendArg;
+use crate::data_args::DataArgs;
+use crate::report;
+
+/// Arguments of `digitnet train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model family (its default preset: cnn-bn or mlp-a).
+    #[arg(long, value_enum, default_value = "cnn")]
+    pub model: ModelArg,
+    /// Architecture preset: cnn-bn, cnn-a, cnn-b, mlp-a, mlp-b (overrides --model).
+    #[arg(long, value_parser = parse_preset)]
+    pub preset: Option<Preset>,
+    /// Passes over the training set.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Optimiser.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Learning-rate schedule (default: cosine for CNNs, constant for MLPs).
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleArg>,
+    /// Weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Seed for initialisation and shuffling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Training images held out for validation (0 allowed).
+    #[arg(long)]
+    pub validation_size: Option<usize>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Stop when the validation loss has not improved for N epochs.
+    #[arg(long, value_name = "N")]
+    pub early_stopping: Option<usize>,
+    /// Data-loading threads.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Artifact directory (config, checkpoints, metrics, model, plots).
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Continue from the last checkpoint in --artifacts (with its saved config; --epochs may
+    /// extend the run).
+    #[arg(long)]
+    pub resume: bool,
+    /// Progress display.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Backend.
+    #[command(flatten)]
+    pub backend: BackendArg,
+}
+
+/// `--model`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    /// Convolutional network.
+    Cnn,
+    /// Multi-layer perceptron.
+    Mlp,
+}
+
+/// `--optimizer`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// AdamW.
+    Adamw,
+    /// SGD with momentum 0.9.
+    Sgd,
+}
+
+/// `--schedule`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScheduleArg {
+    /// Constant learning rate.
+    Constant,
+    /// Cosine decay to 1% of the peak.
+    Cosine,
+    /// Halve every 3 epochs.
+    Step,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    /// Bar on a terminal, lines otherwise.
+    Auto,
+    /// Live bar.
+    Bar,
+    /// A plain line every 10 s.
+    Lines,
+    /// Epoch summaries only.
+    Quiet,
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+        .map_err(|e: digitnet::model::ModelError| e.to_string())
+}
+
+impl TrainArgs {
+    /// The training configuration: the saved one when resuming, else preset + flags.
+    fn config(&self) -> anyhow::Result<TrainingConfig> {
+        if self.resume {
+            let saved = model_io::load_config(&digitnet::train::ArtifactDir::new(&self.artifacts))
+                .context("--resume")?;
+            return Ok(match self.epochs {
+                Some(epochs) => saved.with_epochs(epochs),
+                None => saved,
+            });
+        }
+        let preset = self.preset.unwrap_or(Preset::default_for(match self.model {
+            ModelArg::Cnn => ModelKind::Cnn,
+            ModelArg::Mlp => ModelKind::Mlp,
+        }));
+        let mut config =
+            TrainingConfig::for_preset(preset).with_dataset(self.data.dataset.slug().into());
+        if let Some(v) = self.epochs {
+            config.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            config.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            config.optimizer.learning_rate = v;
+        }
+        if let Some(v) = self.optimizer {
+            config.optimizer.kind = match v {
+                OptimizerArg::Adam => OptimizerKind::Adam,
+                OptimizerArg::Adamw => OptimizerKind::AdamW,
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+            };
+        }
+        if let Some(v) = self.schedule {
+            config.lr_schedule = match v {
+                ScheduleArg::Constant => LrSchedule::Constant,
+                ScheduleArg::Cosine => LrSchedule::Cosine {
+                    final_fraction: 0.01,
+                },
+                ScheduleArg::Step => LrSchedule::Step {
+                    every_epochs: 3,
+                    gamma: 0.5,
+                },
+            };
+        }
+        if let Some(v) = self.weight_decay {
+            config.optimizer.weight_decay = v;
+        }
+        if let Some(v) = self.seed {
+            config.seed = v;
+        }
+        if let Some(v) = self.validation_size {
+            config.validation_size = v;
+        }
+        if let Some(v) = self.workers {
+            config.workers = v;
+        }
+        config.limit_train = self.limit_train;
+        config.early_stopping_patience = self.early_stopping;
+        Ok(config)
+    }
+}
+
+struct TrainJob<'a> {
+    args: &'a TrainArgs,
+    config: TrainingConfig,
+    data: Mnist,
+}
+
+impl BackendJob for TrainJob<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let mut options = TrainOptions::new(&self.args.artifacts);
+        options.resume = self.args.resume;
+        options.progress = match self.args.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Bar => ProgressMode::Bar,
+            ProgressArg::Lines => ProgressMode::Lines,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        };
+        let outcome = train::<B>(&self.config, &self.data, &options, &device)?;
+        let trained = outcome
+            .history
+            .iter()
+            .filter(|r| r.split == "train")
+            .count();
+        eprintln!(
+            "trained {} epoch(s) in {:.0} s; model saved in {}",
+            trained.saturating_sub(outcome.resumed_from),
+            outcome.seconds,
+            self.args.artifacts.display()
+        );
+        report::evaluate_and_report::<B::InnerBackend>(
+            &outcome.model,
+            &self.data,
+            digitnet::data::Split::Test,
+            Some(&self.args.artifacts),
+            Some(&outcome.history),
+            &device,
+        )
+    }
+}
+
+/// Trains, evaluates on the test split, writes the plots, prints `test accuracy: 0.XXXX`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let data = args
+        .data
+        .load()?
+        .with_validation_size(config.validation_size)?;
+    let backend = args.backend.kind()?;
+    eprintln!(
+        "training {} ({} parameters) on {} with {}: {} epochs, batch {}, lr {}",
+        config.preset.as_deref().unwrap_or(config.model.kind_name()),
+        report::parameter_count(&config)?,
+        data.spec().name,
+        backend,
+        config.epochs,
+        config.batch_size,
+        config.optimizer.learning_rate
+    );
+    run_on(backend, TrainJob { args, config, data })?
+}

@@ -1,0 +1,74 @@
+//! Training on the committed real-MNIST sample: accuracy after one epoch, save/load round trip,
+//! and resume after an interrupted run.
+
+mod common;
+
+use burn::backend::Autodiff;
+use digitnet::backend::Flex;
+use digitnet::data::{DataSource, Mnist, MnistBatcher};
+use digitnet::model::Preset;
+use digitnet::train::artifacts::names;
+use digitnet::train::{
+    ArtifactDir, ProgressMode, TrainOptions, TrainingConfig, evaluate, model_io, train,
+};
+
+type B = Flex;
+type AD = Autodiff<Flex>;
+
+fn sample() -> Mnist {
+    Mnist::load(
+        &DataSource::from_spec(common::sample_spec())
+            .data_dir(common::sample_dir())
+            .download(false),
+    )
+    .unwrap()
+}
+
+fn options(dir: &std::path::Path) -> TrainOptions {
+    let mut options = TrainOptions::new(dir);
+    options.progress = ProgressMode::Lines;
+    options
+}
+
+#[test]
+fn one_epoch_of_the_default_cnn_learns_the_sample() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainingConfig::for_preset(Preset::CnnBn).with_epochs(1);
+    let device = Default::default();
+    let outcome = train::<AD>(&config, &data, &options(dir.path()), &device).unwrap();
+    assert_eq!(outcome.history.len(), 2, "{:?}", outcome.history);
+    let eval = evaluate(
+        &outcome.model,
+        &data.test(),
+        &MnistBatcher::for_dataset(data.spec()),
+        256,
+        &device,
+    );
+    println!("sample test accuracy after 1 epoch: {:.4}", eval.accuracy);
+    assert!(eval.accuracy > 0.80, "test accuracy {}", eval.accuracy);
+    assert_eq!(eval.count, 1000);
+    for name in [
+        names::CONFIG,
+        names::MODEL,
+        names::SAFETENSORS,
+        names::METRICS,
+    ] {
+        assert!(dir.path().join(name).is_file(), "{name} missing");
+    }
+
+    // Save, load, identical predictions.
+    let (loaded_config, loaded) =
+        model_io::load_model::<B>(&ArtifactDir::new(dir.path()), &device).unwrap();
+    assert_eq!(loaded_config.model, config.model);
+    let images = MnistBatcher::for_dataset(data.spec())
+        .images::<B>(data.test().images(0..50).unwrap(), &device);
+    let a: Vec<f32> = outcome
+        .model
+        .forward(images.clone())
+        .into_data()
+        .to_vec()
+        .unwrap();
+    let b: Vec<f32> = loaded.forward(images).into_data().to_vec().unwrap();
+    assert_eq!(a, b);
+}

@@ -9,7 +9,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::Backend;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
-use burn_store::{ModuleSnapshot, SafetensorsStore};
+use burn_store::{ModuleSnapshot, SafetensorsStore, SafetensorsStoreError};
 use digitnet_model::DigitModel;
 
 use crate::artifacts::{ArtifactDir, names};
@@ -127,9 +127,15 @@ fn load_from_store<B: Backend>(
     };
     let mut model = config.model.init::<B>(device)?;
     let mut store = store.validate(true).allow_partial(false);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| record_error(format!("not a readable SafeTensors model ({e})")))?;
+    let result = model.load_from(&mut store).map_err(|e| match e {
+        SafetensorsStoreError::ValidationFailed(details)
+        | SafetensorsStoreError::TensorNotFound(details) => record_error(format!(
+            "it does not match the {} model of its config.json ({})",
+            config.model.kind_name(),
+            shorten(&details, 400)
+        )),
+        other => record_error(format!("not a readable SafeTensors model ({other})")),
+    })?;
     if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
         let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
         problems.extend(
@@ -146,7 +152,7 @@ fn load_from_store<B: Backend>(
         );
         problems.truncate(5);
         return Err(record_error(format!(
-            "it does not match the {} model of its config ({})",
+            "it does not match the {} model of its config.json ({})",
             config.model.kind_name(),
             problems.join("; ")
         )));
@@ -167,4 +173,12 @@ pub fn load_model<B: Backend>(
 /// Path of the trained weights in an artifact directory.
 pub fn weights_path(dir: &ArtifactDir) -> PathBuf {
     dir.file(names::SAFETENSORS)
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
 }

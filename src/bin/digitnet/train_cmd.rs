@@ -232,11 +232,13 @@ impl BackendJob for TrainJob<'_> {
 
 /// Trains, evaluates on the test split, writes the plots, prints `test accuracy: 0.XXXX`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
-    let data = args
-        .data
-        .load()?
-        .with_validation_size(config.validation_size)?;
+    let mut config = args.config()?;
+    let data = args.data.load()?;
+    if !args.resume && args.validation_size.is_none() {
+        // The default hold-out (5,000) shrinks to a tenth of a small training set.
+        config.validation_size = config.validation_size.min(data.validation_size());
+    }
+    let data = data.with_validation_size(config.validation_size)?;
     let backend = args.backend.kind()?;
     eprintln!(
         "training {} ({} parameters) on {} with {}: {} epochs, batch {}, lr {}",

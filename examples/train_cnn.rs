@@ -1,0 +1,36 @@
+//! Train the default CNN on MNIST with burn-train's Learner, then report the test accuracy.
+//!
+//! ```text
+//! DIGITNET_DATA_DIR=../shared/data/mnist cargo run --release --example train_cnn -- 3
+//! ```
+//! The optional argument is the number of epochs (default 3). Artifacts go to
+//! `artifacts/example-cnn` (config, checkpoints, metrics.csv, model, curves).
+
+use burn::backend::Autodiff;
+use digitnet::backend::Flex;
+use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
+use digitnet::model::Preset;
+use digitnet::train::{TrainOptions, TrainingConfig, evaluate, train};
+
+fn main() -> anyhow::Result<()> {
+    let epochs = std::env::args().nth(1).map_or(Ok(3), |a| a.parse())?;
+    let config = TrainingConfig::for_preset(Preset::CnnBn).with_epochs(epochs);
+    let data = Mnist::load(&DataSource::new(DatasetKind::Mnist))?
+        .with_validation_size(config.validation_size)?;
+    let device = Default::default();
+    let outcome = train::<Autodiff<Flex>>(
+        &config,
+        &data,
+        &TrainOptions::new("artifacts/example-cnn"),
+        &device,
+    )?;
+    let test = evaluate(
+        &outcome.model,
+        &data.test(),
+        &MnistBatcher::for_dataset(data.spec()),
+        500,
+        &device,
+    );
+    println!("test accuracy: {:.4}", test.accuracy);
+    Ok(())
+}

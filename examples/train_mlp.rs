@@ -1,0 +1,38 @@
+//! Train the tutorials' MLP (784-128-64-10) on MNIST with SGD + momentum, the classic recipe.
+//!
+//! ```text
+//! DIGITNET_DATA_DIR=../shared/data/mnist cargo run --release --example train_mlp -- 5
+//! ```
+//! The optional argument is the number of epochs (default 5).
+
+use burn::backend::Autodiff;
+use digitnet::backend::Flex;
+use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
+use digitnet::model::Preset;
+use digitnet::train::{OptimizerKind, TrainOptions, TrainingConfig, evaluate, train};
+
+fn main() -> anyhow::Result<()> {
+    let epochs = std::env::args().nth(1).map_or(Ok(5), |a| a.parse())?;
+    let mut config = TrainingConfig::for_preset(Preset::MlpA).with_epochs(epochs);
+    config.optimizer.kind = OptimizerKind::Sgd;
+    config.optimizer.learning_rate = 0.05;
+    config.optimizer.momentum = 0.9;
+    let data = Mnist::load(&DataSource::new(DatasetKind::Mnist))?
+        .with_validation_size(config.validation_size)?;
+    let device = Default::default();
+    let outcome = train::<Autodiff<Flex>>(
+        &config,
+        &data,
+        &TrainOptions::new("artifacts/example-mlp"),
+        &device,
+    )?;
+    let test = evaluate(
+        &outcome.model,
+        &data.test(),
+        &MnistBatcher::for_dataset(data.spec()),
+        1000,
+        &device,
+    );
+    println!("test accuracy: {:.4}", test.accuracy);
+    Ok(())
+}

@@ -72,3 +72,22 @@ fn one_epoch_of_the_default_cnn_learns_the_sample() {
     let b: Vec<f32> = loaded.forward(images).into_data().to_vec().unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TrainingConfig::for_preset(Preset::MlpA)
+        .with_epochs(3)
+        .with_limit_train(Some(640));
+    config.optimizer.kind = digitnet::train::OptimizerKind::Sgd;
+    config.optimizer.learning_rate = 1e12;
+    let err = train::<AD>(&config, &data, &options(dir.path()), &Default::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, digitnet::train::TrainError::Diverged { epoch: 1, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("epoch 1, batch") && msg.contains("learning rate"), "{msg}");
+    assert!(!dir.path().join(names::MODEL).exists(), "a diverged model was saved");
+}

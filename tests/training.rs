@@ -88,6 +88,12 @@ fn a_diverging_run_stops_with_a_clear_error() {
         matches!(err, digitnet::train::TrainError::Diverged { epoch: 1, .. }),
         "{msg}"
     );
-    assert!(msg.contains("epoch 1, batch") && msg.contains("learning rate"), "{msg}");
-    assert!(!dir.path().join(names::MODEL).exists(), "a diverged model was saved");
+    assert!(
+        msg.contains("epoch 1, batch") && msg.contains("learning rate"),
+        "{msg}"
+    );
+    assert!(
+        !dir.path().join(names::MODEL).exists(),
+        "a diverged model was saved"
+    );
 }

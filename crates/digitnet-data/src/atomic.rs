@@ -22,8 +22,16 @@ pub fn temp_beside(target: &Path) -> Result<NamedTempFile> {
         .map_err(|e| DataError::io(dir, "create temporary file in", e))
 }
 
-/// Flushes `file` to disk and renames it to `target`.
+/// Flushes `file` to disk and renames it to `target`, readable by others like a file created
+/// the ordinary way (temporary files start private).
 pub fn persist(file: NamedTempFile, target: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| DataError::io(file.path(), "set permissions of", e))?;
+    }
     file.as_file()
         .sync_all()
         .map_err(|e| DataError::io(file.path(), "sync", e))?;

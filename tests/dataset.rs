@@ -1,6 +1,8 @@
 //! Loading the committed real-MNIST sample: strict verification, splits, items, batching through
 //! Burn's data loader, and clear errors (naming the file) for every kind of corrupted copy.
 
+#![cfg(feature = "ndarray")]
+
 mod common;
 
 use burn::data::dataloader::DataLoaderBuilder;

@@ -1,6 +1,8 @@
 //! Training on the committed real-MNIST sample: accuracy after one epoch, save/load round trip,
 //! and resume after an interrupted run.
 
+#![cfg(feature = "flex")]
+
 mod common;
 
 use burn::backend::Autodiff;

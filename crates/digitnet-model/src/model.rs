@@ -42,6 +42,33 @@ impl ModelConfig {
         })
     }
 
+    /// Number of parameters of the model this config builds (as Burn's `num_params` counts them,
+    /// batch-norm running statistics included), without building it.
+    pub fn num_params(&self) -> Result<usize, ModelError> {
+        self.validate()?;
+        let dense = |input: usize, hidden: &[usize], outputs: usize| {
+            let mut sizes = vec![input];
+            sizes.extend_from_slice(hidden);
+            sizes.push(outputs);
+            sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>()
+        };
+        Ok(match self {
+            ModelConfig::Cnn(c) => {
+                let mut in_channels = c.in_channels;
+                let mut total = 0;
+                for b in &c.blocks {
+                    let k = b.kernel_size * b.kernel_size;
+                    total += in_channels * b.out_channels * k;
+                    // Bias without batch norm; gamma, beta and two running statistics with it.
+                    total += if b.batch_norm { 4 } else { 1 } * b.out_channels;
+                    in_channels = b.out_channels;
+                }
+                total + dense(c.flat_features()?, &c.hidden, c.num_classes)
+            }
+            ModelConfig::Mlp(c) => dense(c.input_size, &c.hidden, c.num_classes),
+        })
+    }
+
     /// "cnn" or "mlp".
     pub fn kind_name(&self) -> &'static str {
         match self {

@@ -26,6 +26,7 @@ fn presets_have_the_tutorials_parameter_counts() {
     ];
     for (preset, params) in expected {
         assert_eq!(build(&preset.config()).num_params(), params, "{preset}");
+        assert_eq!(preset.config().num_params().unwrap(), params, "{preset}");
     }
 }
 
@@ -43,7 +44,9 @@ fn default_cnn_has_batch_norm_and_dropout() {
         + (64 * 9 * 128 + 4 * 128)
         + (128 * 3 * 3 * 128 + 128)
         + (128 * 10 + 10);
-    assert_eq!(build(&ModelConfig::Cnn(config)).num_params(), params);
+    let config = ModelConfig::Cnn(config);
+    assert_eq!(build(&config).num_params(), params);
+    assert_eq!(config.num_params().unwrap(), params);
 }
 
 #[test]
@@ -104,7 +107,9 @@ fn custom_sizes_are_configurable() {
     .with_dropout(0.2);
     // 28 -5+1 = 24, pool -> 12; 3x3 pad 1 keeps 12.
     assert_eq!(cnn.flat_features().unwrap(), 4 * 12 * 12);
-    let model = build(&ModelConfig::Cnn(cnn));
+    let config = ModelConfig::Cnn(cnn);
+    let model = build(&config);
+    assert_eq!(config.num_params().unwrap(), model.num_params());
     let out = model.forward(Tensor::zeros([2, 1, 28, 28], &Default::default()));
     assert_eq!(out.dims(), [2, 10]);
     let mlp = MlpConfig::new(vec![]).with_num_classes(3);

@@ -218,9 +218,11 @@ impl MetricLogger for EpochHistory {
             records.retain(|r| !(r.epoch == record.epoch && r.split == record.split));
             records.push(record.clone());
             records.sort_by(|a, b| (a.epoch, &a.split).cmp(&(b.epoch, &b.split)));
-            // A failed write is reported by the end-of-training check of metrics.csv; the
-            // in-memory history stays correct either way.
-            let _ = write_metrics_csv(&self.path, &records);
+            // The in-memory history stays correct either way; a failed write is reported at once
+            // and training goes on (the model and checkpoints are written elsewhere).
+            if let Err(e) = write_metrics_csv(&self.path, &records) {
+                eprintln!("warning: could not update metrics.csv: {e}");
+            }
         }
         if let Some(callback) = &mut self.on_epoch {
             callback(&record);

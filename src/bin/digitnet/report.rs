@@ -2,19 +2,12 @@
 
 use std::path::Path;
 
-use burn::module::Module;
 use burn::prelude::Backend;
 use digitnet::data::{Mnist, MnistBatcher, Split};
 use digitnet::model::DigitModel;
 use digitnet::train::artifacts::names;
 use digitnet::train::plots::{self, Curve};
-use digitnet::train::{EpochRecord, TrainingConfig, evaluate};
-
-/// Number of parameters of the model a config describes.
-pub fn parameter_count(config: &TrainingConfig) -> anyhow::Result<usize> {
-    type Cpu = burn::backend::Flex;
-    Ok(config.model.init::<Cpu>(&Default::default())?.num_params())
-}
+use digitnet::train::{EpochRecord, evaluate};
 
 /// Evaluates `model` on `split`, prints accuracy, loss and per-class precision/recall, writes
 /// the plots into `plots_dir` (if any) and ends with `<split> accuracy: 0.XXXX`.

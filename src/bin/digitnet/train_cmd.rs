@@ -243,7 +243,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "training {} ({} parameters) on {} with {}: {} epochs, batch {}, lr {}",
         config.preset.as_deref().unwrap_or(config.model.kind_name()),
-        report::parameter_count(&config)?,
+        config.model.num_params()?,
         data.spec().name,
         backend,
         config.epochs,

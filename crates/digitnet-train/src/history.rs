@@ -1,12 +1,14 @@
 //! Per-epoch metrics: a burn-train [`MetricLogger`] that aggregates each split's loss, accuracy
 //! and learning rate per epoch, keeps them in memory for burn-train's checkpoint and
-//! early-stopping strategies, and rewrites `metrics.csv` atomically after every epoch.
+//! early-stopping strategies, and rewrites `metrics.csv` atomically after every epoch. It also
+//! watches every batch's loss: a non-finite one stops training through the [`Interrupter`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn::train::Interrupter;
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split as BurnSplit};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
@@ -102,11 +104,25 @@ pub fn write_metrics_csv(path: &Path, records: &[EpochRecord]) -> Result<()> {
 /// Called with each completed epoch record (e.g. to print a summary line).
 pub type EpochCallback = Box<dyn FnMut(&EpochRecord) + Send>;
 
+/// Where a non-finite loss stopped training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    /// "train" or "valid".
+    pub split: String,
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based batch within the epoch.
+    pub batch: usize,
+    /// The loss value.
+    pub value: f64,
+}
+
 #[derive(Default)]
 struct Sums {
     /// metric name -> (sum of value * count, count)
     values: HashMap<String, (f64, f64)>,
     started: Option<Instant>,
+    batches: usize,
 }
 
 /// The logger: see the module documentation.
@@ -116,18 +132,39 @@ pub struct EpochHistory {
     pending: HashMap<String, Sums>,
     records: Arc<Mutex<Vec<EpochRecord>>>,
     on_epoch: Option<EpochCallback>,
+    /// The epoch in progress (the one after the last summarised).
+    current_epoch: HashMap<String, usize>,
+    first_epoch: usize,
+    interrupter: Option<Interrupter>,
+    divergence: Arc<Mutex<Option<Divergence>>>,
 }
 
 impl EpochHistory {
     /// A logger writing `path`, starting from `previous` records (those of a resumed run).
     pub fn new(path: PathBuf, previous: Vec<EpochRecord>, on_epoch: Option<EpochCallback>) -> Self {
+        let first_epoch = previous.iter().map(|r| r.epoch).max().unwrap_or(0) + 1;
         Self {
             path,
             names: HashMap::new(),
             pending: HashMap::new(),
             records: Arc::new(Mutex::new(previous)),
             on_epoch,
+            current_epoch: HashMap::new(),
+            first_epoch,
+            interrupter: None,
+            divergence: Arc::default(),
         }
+    }
+
+    /// Stops training through `interrupter` at the first non-finite loss.
+    pub fn stop_on_divergence(mut self, interrupter: Interrupter) -> Self {
+        self.interrupter = Some(interrupter);
+        self
+    }
+
+    /// Where training diverged, if it did.
+    pub fn divergence(&self) -> Arc<Mutex<Option<Divergence>>> {
+        Arc::clone(&self.divergence)
     }
 
     /// A shared handle on the records, readable after training.
@@ -156,19 +193,41 @@ fn entry_sum(entry: &NumericEntry) -> (f64, f64) {
 
 impl MetricLogger for EpochHistory {
     fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &BurnSplit) {
-        let sums = self
-            .pending
-            .entry(split_name(split).to_string())
-            .or_default();
+        let split = split_name(split).to_string();
+        let epoch = *self
+            .current_epoch
+            .entry(split.clone())
+            .or_insert(self.first_epoch);
+        let sums = self.pending.entry(split.clone()).or_default();
         sums.started.get_or_insert_with(Instant::now);
+        sums.batches += 1;
+        let mut diverged = None;
         for numeric in update.entries_numeric {
             let Some(name) = self.names.get(&numeric.entry.metric_id) else {
                 continue;
             };
             let (sum, count) = entry_sum(&numeric.numeric_entry);
+            if name == LOSS && !sum.is_finite() {
+                diverged = Some(sum / count.max(1.0));
+            }
             let slot = sums.values.entry(name.clone()).or_insert((0.0, 0.0));
             slot.0 += sum;
             slot.1 += count;
+        }
+        if let Some(value) = diverged {
+            let batch = sums.batches;
+            let mut slot = self.divergence.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(Divergence {
+                    split,
+                    epoch,
+                    batch,
+                    value,
+                });
+                if let Some(interrupter) = &self.interrupter {
+                    interrupter.stop(Some("non-finite loss"));
+                }
+            }
         }
     }
 
@@ -199,6 +258,8 @@ impl MetricLogger for EpochHistory {
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
         let split = split_name(&summary.split).to_string();
+        self.current_epoch
+            .insert(split.clone(), summary.epoch_number + 1);
         let sums = self.pending.remove(&split).unwrap_or_default();
         let mean = |name: &str| {
             sums.values

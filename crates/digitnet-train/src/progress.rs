@@ -1,19 +1,17 @@
 //! Training progress for people: a live bar (loss, accuracy, images/s, ETA) on a terminal, one
 //! plain line per interval otherwise (CI logs, pipes), and nothing when quiet. It implements
 //! burn-train's renderer traits and runs on the learner's event thread, off the training loop.
-//! A non-finite loss stops training through the [`Interrupter`].
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use burn::train::LearnerSummary;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
-use burn::train::{Interrupter, LearnerSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::history::{ACCURACY, LOSS};
@@ -30,6 +28,8 @@ pub enum ProgressMode {
     Lines,
     /// Epoch summaries only.
     Quiet,
+    /// Burn's full-screen TUI on a terminal (needs the `tui` cargo feature; it keeps a core busy).
+    Tui,
 }
 
 /// Where progress goes: the bar (if any) or plain stderr lines. Cheap to clone.
@@ -45,7 +45,7 @@ impl Console {
         let bar_wanted = match mode {
             ProgressMode::Auto => std::io::stderr().is_terminal(),
             ProgressMode::Bar => true,
-            ProgressMode::Lines | ProgressMode::Quiet => false,
+            ProgressMode::Lines | ProgressMode::Quiet | ProgressMode::Tui => false,
         };
         let bar = bar_wanted.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
@@ -58,7 +58,7 @@ impl Console {
         });
         Self {
             bar,
-            lines: mode != ProgressMode::Quiet && !bar_wanted,
+            lines: matches!(mode, ProgressMode::Auto | ProgressMode::Lines) && !bar_wanted,
         }
     }
 
@@ -75,19 +75,6 @@ impl Console {
             bar.finish_and_clear();
         }
     }
-}
-
-/// A stop caused by a non-finite loss: where it happened.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Divergence {
-    /// "train" or "valid".
-    pub split: String,
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// 1-based batch within the epoch.
-    pub batch: usize,
-    /// The loss value.
-    pub value: f64,
 }
 
 #[derive(Default)]
@@ -107,27 +94,17 @@ pub struct ProgressRenderer {
     names: HashMap<MetricId, String>,
     train: SplitState,
     valid: SplitState,
-    interrupter: Interrupter,
-    divergence: Arc<Mutex<Option<Divergence>>>,
 }
 
 impl ProgressRenderer {
-    /// A renderer printing to `console`, one plain line at most every `interval`, stopping
-    /// training through `interrupter` on a non-finite loss (recorded in `divergence`).
-    pub fn new(
-        console: Console,
-        interval: Duration,
-        interrupter: Interrupter,
-        divergence: Arc<Mutex<Option<Divergence>>>,
-    ) -> Self {
+    /// A renderer printing to `console`, one plain line at most every `interval`.
+    pub fn new(console: Console, interval: Duration) -> Self {
         Self {
             console,
             interval,
             names: HashMap::new(),
             train: SplitState::default(),
             valid: SplitState::default(),
-            interrupter,
-            divergence,
         }
     }
 
@@ -154,32 +131,12 @@ impl ProgressRenderer {
             LOSS => {
                 split.loss.0 += sum;
                 split.loss.1 += count;
-                if !sum.is_finite() {
-                    self.diverged(valid, sum / count.max(1.0));
-                }
             }
             ACCURACY => {
                 split.correct.0 += sum;
                 split.correct.1 += count;
             }
             _ => {}
-        }
-    }
-
-    fn diverged(&mut self, valid: bool, value: f64) {
-        let mut slot = match self.divergence.lock() {
-            Ok(slot) => slot,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if slot.is_none() {
-            let split = if valid { &self.valid } else { &self.train };
-            *slot = Some(Divergence {
-                split: if valid { "valid" } else { "train" }.into(),
-                epoch: split.epoch,
-                batch: 0,
-                value,
-            });
-            self.interrupter.stop(Some("non-finite loss"));
         }
     }
 
@@ -201,12 +158,6 @@ impl ProgressRenderer {
         }
         let now = Instant::now();
         let started = *split.started.get_or_insert(now);
-        if let (Ok(mut slot), Some(iteration)) = (self.divergence.lock(), item.iteration)
-            && let Some(d) = slot.as_mut()
-            && d.batch == 0
-        {
-            d.batch = iteration;
-        }
         let Some(progress) = &item.progress else {
             return;
         };

@@ -3,7 +3,7 @@
 //! and able to resume from the last checkpoint.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
@@ -26,7 +26,7 @@ use crate::config::{OptimizerKind, TrainingConfig};
 use crate::error::{Result, TrainError};
 use crate::history::{EpochCallback, EpochHistory, EpochRecord, read_metrics_csv};
 use crate::model_io::{self, ModelRecorder};
-use crate::progress::{Console, Divergence, ProgressMode, ProgressRenderer, format_duration};
+use crate::progress::{Console, ProgressMode, ProgressRenderer, format_duration};
 use crate::schedule::Scheduler;
 
 /// How to run a training (as opposed to what to train, which is the [`TrainingConfig`]).
@@ -241,17 +241,19 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             epoch_started = Instant::now();
             summary_console.println(&line);
         });
-        let history = EpochHistory::new(metrics_path, previous, Some(on_epoch));
+        let training =
+            SupervisedTraining::new(self.artifacts.root(), self.train_loader, self.valid_loader);
+        let history = EpochHistory::new(metrics_path, previous, Some(on_epoch))
+            .stop_on_divergence(training.interrupter());
         let records = history.records();
-
-        let mut training =
-            SupervisedTraining::new(self.artifacts.root(), self.train_loader, self.valid_loader)
-                .metrics((AccuracyMetric::new(), LossMetric::new()))
-                .metric_train_numeric(LearningRateMetric::new())
-                .with_metric_logger(history)
-                .with_file_checkpointer(ModelRecorder::new())
-                .with_application_logger(None)
-                .num_epochs(epochs);
+        let divergence = history.divergence();
+        let mut training = training
+            .metrics((AccuracyMetric::new(), LossMetric::new()))
+            .metric_train_numeric(LearningRateMetric::new())
+            .with_metric_logger(history)
+            .with_file_checkpointer(ModelRecorder::new())
+            .with_application_logger(None)
+            .num_epochs(epochs);
         if let Some(patience) = self.config.early_stopping_patience {
             training = training.early_stopping(MetricEarlyStoppingStrategy::new(
                 &LossMetric::<B>::new(),
@@ -264,14 +266,11 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
         if let Some(epoch) = self.resume_from {
             training = training.checkpoint(epoch);
         }
-        let divergence: Arc<Mutex<Option<Divergence>>> = Arc::default();
-        let renderer = ProgressRenderer::new(
-            console,
-            self.options.line_interval,
-            training.interrupter(),
-            Arc::clone(&divergence),
-        );
-        let training = training.renderer(renderer);
+        // Burn's own renderer (its TUI with the `tui` feature on a terminal) only when asked for.
+        if self.options.progress != ProgressMode::Tui {
+            training =
+                training.renderer(ProgressRenderer::new(console, self.options.line_interval));
+        }
         let learner = Learner::new(model, optim, self.scheduler);
         let result = training.launch(learner);
         drop(result.renderer);

@@ -119,6 +119,8 @@ pub enum ProgressArg {
     Lines,
     /// Epoch summaries only.
     Quiet,
+    /// Burn's full-screen TUI (build with `--features tui`; it keeps a core busy).
+    Tui,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -206,6 +208,7 @@ impl BackendJob for TrainJob<'_> {
             ProgressArg::Bar => ProgressMode::Bar,
             ProgressArg::Lines => ProgressMode::Lines,
             ProgressArg::Quiet => ProgressMode::Quiet,
+            ProgressArg::Tui => ProgressMode::Tui,
         };
         let outcome = train::<B>(&self.config, &self.data, &options, &device)?;
         let trained = outcome

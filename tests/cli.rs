@@ -227,3 +227,28 @@ fn download_fetches_from_the_configured_mirror() {
     let out = run(&["--no-verify"]);
     assert_eq!(text(&out.stdout).matches("already present: ").count(), 4);
 }
+
+#[test]
+fn backends_lists_what_is_compiled_and_unknown_backends_are_refused() {
+    let out = digitnet(&["backends"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success());
+    for kind in digitnet::backend::BackendKind::ALL {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(kind.name()))
+            .unwrap_or_else(|| panic!("{kind} missing: {stdout}"));
+        assert_eq!(
+            line.contains("compiled in;") || line.contains("compiled in,"),
+            kind.is_compiled(),
+            "{line}"
+        );
+    }
+    let out = digitnet(&["predict", "--backend", "tpu", "x.png"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tpu") && stderr.contains("flex"),
+        "{stderr}"
+    );
+}

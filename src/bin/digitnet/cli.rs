@@ -31,6 +31,8 @@ pub enum Command {
     Eval(crate::eval_cmd::EvalArgs),
     /// Recognise digits in PNG/JPEG files: `<file> <digit> <probability>` per image.
     Predict(crate::predict_cmd::PredictArgs),
+    /// List the backends compiled into this build and their devices.
+    Backends,
 }
 
 /// Arguments of `digitnet info`.

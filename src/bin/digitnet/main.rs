@@ -2,6 +2,7 @@
 //! and prediction.
 
 mod backend_arg;
+mod backends_cmd;
 mod cli;
 mod data_args;
 mod download;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Train(args) => train_cmd::run(&args),
         cli::Command::Eval(args) => eval_cmd::run(&args),
         cli::Command::Predict(args) => predict_cmd::run(&args),
+        cli::Command::Backends => backends_cmd::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

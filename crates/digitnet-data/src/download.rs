@@ -22,11 +22,12 @@ pub enum FileRole {
     Labels,
 }
 
-/// Parses `path` as the given role and returns the hex SHA-256 of its decompressed content.
-pub fn validate(path: &Path, role: FileRole) -> Result<String> {
+/// Parses an IDX stream of the given role and returns the hex SHA-256 of its decompressed
+/// content; `name` only labels errors.
+fn parse_digest(source: impl std::io::Read, role: FileRole, name: &Path) -> Result<String> {
     let digest = match role {
-        FileRole::Images => idx::read_images(path)?.sha256,
-        FileRole::Labels => idx::read_labels(path)?.sha256,
+        FileRole::Images => idx::parse_images(source, name)?.sha256,
+        FileRole::Labels => idx::parse_labels(source, name)?.sha256,
     };
     Ok(idx::hex(&digest))
 }
@@ -88,12 +89,7 @@ fn try_mirror(
     temp.as_file_mut()
         .seek(SeekFrom::Start(0))
         .map_err(|e| e.to_string())?;
-    let actual = match role {
-        FileRole::Images => idx::parse_images(temp.as_file(), Path::new(url)).map(|f| f.sha256),
-        FileRole::Labels => idx::parse_labels(temp.as_file(), Path::new(url)).map(|f| f.sha256),
-    }
-    .map_err(|e| e.to_string())?;
-    let actual = idx::hex(&actual);
+    let actual = parse_digest(temp.as_file(), role, Path::new(url)).map_err(|e| e.to_string())?;
     if let Some(expected) = &file.sha256
         && !expected.eq_ignore_ascii_case(&actual)
     {

@@ -3,7 +3,7 @@
 //! through the SafeTensors file with strict shape and name checks, so a record that does not
 //! match its config is a clear error instead of a silently wrong model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::config::Config;
 use burn::module::Module;
@@ -168,11 +168,6 @@ pub fn load_model<B: Backend>(
     let config = load_config(dir)?;
     let model = load_weights(&config, &dir.file(names::SAFETENSORS), device)?;
     Ok((config, model))
-}
-
-/// Path of the trained weights in an artifact directory.
-pub fn weights_path(dir: &ArtifactDir) -> PathBuf {
-    dir.file(names::SAFETENSORS)
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut.

@@ -13,6 +13,11 @@ use crate::train::{TrainError, TrainingConfig, model_io};
 const CONFIG_JSON: &str = include_str!("../weights/cnn-bn/config.json");
 const WEIGHTS: &[u8] = include_bytes!("../weights/cnn-bn/model.safetensors");
 
+/// The shipped model's weights: a SafeTensors file (see [`model_io::load_weights_from_bytes`]).
+pub fn weights() -> &'static [u8] {
+    WEIGHTS
+}
+
 /// The training configuration of the shipped model.
 pub fn config() -> Result<TrainingConfig, TrainError> {
     model_io::parse_config(CONFIG_JSON, Path::new("<shipped>/config.json"))

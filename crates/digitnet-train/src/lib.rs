@@ -27,4 +27,4 @@ pub use evaluate::{Evaluation, Misclassified, evaluate};
 pub use history::EpochRecord;
 pub use inference::{Prediction, predict};
 pub use progress::ProgressMode;
-pub use train::{TrainOptions, TrainOutcome, train};
+pub use train::{TrainOptions, TrainOutcome, train, train_data_parallel};

@@ -16,7 +16,10 @@ use burn::optim::{AdamConfig, AdamWConfig, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, Split as BurnSplit};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
-use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+use burn::train::{
+    ExecutionStrategy, Learner, MetricEarlyStoppingStrategy, MultiDeviceOptim, StoppingCondition,
+    SupervisedTraining,
+};
 use digitnet_data::{Mnist, MnistBatch, MnistBatcher, MnistItem};
 use digitnet_model::DigitModel;
 
@@ -67,15 +70,34 @@ pub struct TrainOutcome<B: burn::prelude::Backend> {
     pub seconds: f64,
 }
 
-/// Trains `config`'s model on `data` (whose validation split must already be carved), writing
-/// everything to `options.artifact_dir`.
+/// Trains `config`'s model on `data` (whose validation split must already be carved) on one
+/// device, writing everything to `options.artifact_dir`.
 pub fn train<B: AutodiffBackend>(
     config: &TrainingConfig,
     data: &Mnist,
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainOutcome<B::InnerBackend>> {
+    train_data_parallel::<B>(config, data, options, std::slice::from_ref(device))
+}
+
+/// Like [`train`], data-parallel over several devices (burn-train's multi-device strategy): each
+/// step, every device takes its own batch and computes gradients on its copy of the model; the
+/// gradients are summed on the first device, which takes the optimiser step. One step thus sees
+/// `devices.len()` batches, and the learning-rate schedule counts steps, not batches. With one
+/// device this is [`train`].
+pub fn train_data_parallel<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    data: &Mnist,
+    options: &TrainOptions,
+    devices: &[B::Device],
+) -> Result<TrainOutcome<B::InnerBackend>> {
     config.validate()?;
+    let Some(device) = devices.first() else {
+        return Err(TrainError::InvalidSetting(
+            "training needs at least one device".into(),
+        ));
+    };
     let started = Instant::now();
     let artifacts = ArtifactDir::new(&options.artifact_dir);
     artifacts.create()?;
@@ -129,11 +151,13 @@ pub fn train<B: AutodiffBackend>(
     let model = Classifier {
         model: config.model.init::<B>(device)?,
     };
-    let batches_per_epoch = train_len.div_ceil(config.batch_size);
+    let steps_per_epoch = train_len
+        .div_ceil(config.batch_size)
+        .div_ceil(devices.len());
     let scheduler = Scheduler::new(
         config.lr_schedule.clone(),
         config.optimizer.learning_rate,
-        batches_per_epoch,
+        steps_per_epoch,
         config.epochs,
     );
     let context = RunContext {
@@ -144,6 +168,7 @@ pub fn train<B: AutodiffBackend>(
         train_loader,
         valid_loader,
         scheduler,
+        devices,
     };
     let opt = &config.optimizer;
     let decay = (opt.weight_decay > 0.0).then(|| WeightDecayConfig::new(opt.weight_decay as f32));
@@ -193,6 +218,7 @@ struct RunContext<'a, B: AutodiffBackend> {
     train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>>,
     valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>>,
     scheduler: Scheduler,
+    devices: &'a [B::Device],
 }
 
 impl<B: AutodiffBackend> RunContext<'_, B> {
@@ -253,6 +279,15 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             .with_metric_logger(history)
             .with_file_checkpointer(ModelRecorder::new())
             .with_application_logger(None)
+            .with_training_strategy(
+                match self.devices {
+                    [device] => ExecutionStrategy::single(device.clone()),
+                    many => {
+                        ExecutionStrategy::multi(many.to_vec(), MultiDeviceOptim::OptimMainDevice)
+                    }
+                }
+                .into(),
+            )
             .num_epochs(epochs);
         if let Some(patience) = self.config.early_stopping_patience {
             training = training.early_stopping(MetricEarlyStoppingStrategy::new(

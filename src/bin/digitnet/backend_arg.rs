@@ -6,7 +6,8 @@ use digitnet::backend::BackendKind;
 /// Which Burn backend runs the model.
 #[derive(Debug, Args)]
 pub struct BackendArg {
-    /// Backend: flex, ndarray or wgpu (those compiled in); default: the best compiled in.
+    /// Backend: cuda, wgpu, flex or ndarray (those compiled in); default: a GPU backend when
+    /// a GPU is found, else flex (see `digitnet backends`).
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<BackendKind>,
 }
@@ -15,7 +16,7 @@ impl BackendArg {
     /// The chosen backend, or the best one compiled in.
     pub fn kind(&self) -> anyhow::Result<BackendKind> {
         self.backend.or_else(BackendKind::best).ok_or_else(|| {
-            anyhow::anyhow!("this build has no backend: enable flex, ndarray or wgpu")
+            anyhow::anyhow!("this build has no usable backend: enable flex or ndarray")
         })
     }
 }

@@ -1,26 +1,34 @@
-//! `digitnet backends`: the Burn backends compiled into this build and the device each uses.
+//! `digitnet backends`: the Burn backends compiled into this build and the devices each finds.
 
-use digitnet::backend::BackendKind;
+use digitnet::backend::{BackendKind, devices};
 
-/// Prints one line per known backend: name, whether compiled in, default device.
+/// Prints, per known backend, whether it is compiled in, the default, and its devices (or why it
+/// has none).
 pub fn run() -> anyhow::Result<()> {
     let best = BackendKind::best();
     for kind in BackendKind::ALL {
-        let status = if kind.is_compiled() {
-            let device = match kind {
-                BackendKind::Flex | BackendKind::NdArray => "cpu (all cores)",
-                BackendKind::Wgpu => "the default GPU adapter (Vulkan, Metal or DX12)",
-            };
-            let default = if Some(kind) == best {
-                ", the default"
-            } else {
-                ""
-            };
-            format!("compiled in{default}; device: {device}")
+        if !kind.is_compiled() {
+            println!(
+                "{:<8} not compiled in (cargo feature `{}`)",
+                kind.name(),
+                kind.name()
+            );
+            continue;
+        }
+        let default = if Some(kind) == best {
+            ", the default"
         } else {
-            format!("not compiled in (cargo feature `{}`)", kind.name())
+            ""
         };
-        println!("{:<8} {status}", kind.name());
+        match devices(kind) {
+            Ok(found) => {
+                println!("{:<8} compiled in{default}", kind.name());
+                for device in found {
+                    println!("         device: {device}");
+                }
+            }
+            Err(e) => println!("{:<8} compiled in; no device: {e}", kind.name()),
+        }
     }
     Ok(())
 }

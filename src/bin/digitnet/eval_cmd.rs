@@ -43,15 +43,16 @@ struct EvalJob<'a> {
 impl BackendJob for EvalJob<'_> {
     type Output = anyhow::Result<()>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
-        let (_, model) = self.source.load::<B::InnerBackend>(&device)?;
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
+        let device = &devices[0];
+        let (_, model) = self.source.load::<B::InnerBackend>(device)?;
         report::evaluate_and_report::<B::InnerBackend>(
             &model,
             &self.data,
             self.args.split,
             self.args.artifacts.as_deref(),
             None,
-            &device,
+            device,
         )
     }
 }
@@ -60,10 +61,13 @@ impl BackendJob for EvalJob<'_> {
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let source = ModelSource::new(args.artifacts.as_deref());
     let config = source.config()?;
-    let data = args
-        .data
-        .load()?
-        .with_validation_size(config.validation_size)?;
+    let data = args.data.load()?;
+    // The validation split is carved out of the training images as in training; the test split
+    // needs no carving (and a small custom training set may be smaller than the default carve).
+    let data = match args.split {
+        Split::Test => data,
+        Split::Train | Split::Valid => data.with_validation_size(config.validation_size)?,
+    };
     eprintln!(
         "evaluating {} on the {} split of {}",
         source,

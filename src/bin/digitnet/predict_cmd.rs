@@ -39,11 +39,12 @@ struct PredictJob<'a> {
 impl BackendJob for PredictJob<'_> {
     type Output = anyhow::Result<()>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
-        let (config, model) = self.source.load::<B::InnerBackend>(&device)?;
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
+        let device = &devices[0];
+        let (config, model) = self.source.load::<B::InnerBackend>(device)?;
         let kind: DatasetKind = config.dataset.parse().unwrap_or_default();
         let batcher = MnistBatcher::for_dataset(&kind.spec());
-        let predictions = predict(&model, &self.digits, &batcher, &device);
+        let predictions = predict(&model, &self.digits, &batcher, device);
         for (path, p) in self.args.images.iter().zip(&predictions) {
             print!("{} {} {:.4}", path.display(), p.digit, p.confidence());
             if self.args.all {

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use digitnet::backend::{BackendJob, run_on};
+use digitnet::backend::{BackendJob, run_on_devices};
 use digitnet::data::Mnist;
 use digitnet::model::{ModelKind, Preset};
 use digitnet::train::{
-    LrSchedule, OptimizerKind, ProgressMode, TrainOptions, TrainingConfig, model_io, train,
+    LrSchedule, OptimizerKind, ProgressMode, TrainOptions, TrainingConfig, model_io,
+    train_data_parallel,
 };
 
 use crate::backend_arg::BackendArg;
@@ -59,6 +60,10 @@ pub struct TrainArgs {
     /// Data-loading threads.
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Train data-parallel on the first N devices of the backend (GPUs; on a CPU backend, N
+    /// workers sharing the cores). Each optimiser step then sees N batches.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub devices: u16,
     /// Artifact directory (config, checkpoints, metrics, model, plots).
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
@@ -200,7 +205,7 @@ struct TrainJob<'a> {
 impl BackendJob for TrainJob<'_> {
     type Output = anyhow::Result<()>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let mut options = TrainOptions::new(&self.args.artifacts);
         options.resume = self.args.resume;
         options.progress = match self.args.progress {
@@ -210,7 +215,7 @@ impl BackendJob for TrainJob<'_> {
             ProgressArg::Quiet => ProgressMode::Quiet,
             ProgressArg::Tui => ProgressMode::Tui,
         };
-        let outcome = train::<B>(&self.config, &self.data, &options, &device)?;
+        let outcome = train_data_parallel::<B>(&self.config, &self.data, &options, &devices)?;
         let trained = outcome
             .history
             .iter()
@@ -228,7 +233,7 @@ impl BackendJob for TrainJob<'_> {
             digitnet::data::Split::Test,
             Some(&self.args.artifacts),
             Some(&outcome.history),
-            &device,
+            &devices[0],
         )
     }
 }
@@ -244,14 +249,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let data = data.with_validation_size(config.validation_size)?;
     let backend = args.backend.kind()?;
     eprintln!(
-        "training {} ({} parameters) on {} with {}: {} epochs, batch {}, lr {}",
+        "training {} ({} parameters) on {} with {} ({} device(s)): {} epochs, batch {}, lr {}",
         config.preset.as_deref().unwrap_or(config.model.kind_name()),
         config.model.num_params()?,
         data.spec().name,
         backend,
+        args.devices,
         config.epochs,
         config.batch_size,
         config.optimizer.learning_rate
     );
-    run_on(backend, TrainJob { args, config, data })?
+    run_on_devices(
+        backend,
+        usize::from(args.devices),
+        TrainJob { args, config, data },
+    )?
 }

@@ -1,0 +1,453 @@
+//! Every pair of compiled backends computes the same thing: from one saved record, the logits of
+//! the CNNs and the MLP on one batch of real MNIST agree within 1e-4, and so do all parameters
+//! after one optimiser step (Adam and SGD with momentum) from the same state. Each job runs
+//! through the same dispatcher the CLI uses (`run_on`), so this also covers the dispatch.
+//!
+//! With `--features wgpu` (CI installs Mesa's lavapipe, a software Vulkan driver), the wgpu
+//! backend joins the comparison and trains a tiny run.
+
+mod common;
+
+use std::path::Path;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use digitnet::backend::{BackendJob, BackendKind, run_on};
+use digitnet::data::{DataSource, Mnist, MnistBatcher, MnistItem};
+use digitnet::model::{ModelConfig, Preset};
+use digitnet::train::{ArtifactDir, Classifier, TrainingConfig, model_io};
+
+/// Largest absolute difference allowed between two backends (f32).
+const TOLERANCE: f32 = 1e-4;
+/// Images in the compared batch.
+const BATCH: usize = 32;
+
+fn sample() -> Mnist {
+    Mnist::load(
+        &DataSource::from_spec(common::sample_spec())
+            .data_dir(common::sample_dir())
+            .download(false),
+    )
+    .unwrap()
+}
+
+/// The first test images of the sample.
+fn items() -> Vec<MnistItem> {
+    let test = sample().test();
+    (0..BATCH)
+        .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap())
+        .collect()
+}
+
+/// A model initialised (seeded) on one backend and saved as SafeTensors: the shared record.
+fn saved_record(config: &TrainingConfig) -> Vec<u8> {
+    struct Save(TrainingConfig);
+    impl BackendJob for Save {
+        type Output = Vec<u8>;
+        fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Vec<u8> {
+            B::seed(&devices[0], self.0.seed);
+            let model = self.0.model.init::<B::InnerBackend>(&devices[0]).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let artifacts = ArtifactDir::new(dir.path());
+            model_io::save_model(&model, &artifacts).unwrap();
+            std::fs::read(artifacts.file(digitnet::train::artifacts::names::SAFETENSORS)).unwrap()
+        }
+    }
+    let first = BackendKind::compiled()[0];
+    run_on(first, Save(config.clone())).unwrap()
+}
+
+/// Runs `job` (cloned) on every compiled backend.
+fn on_every_backend<J: BackendJob + Clone>(job: J) -> Vec<(BackendKind, J::Output)> {
+    BackendKind::compiled()
+        .into_iter()
+        .map(|kind| {
+            let output = run_on(kind, job.clone())
+                .unwrap_or_else(|e| panic!("{kind} cannot run this test: {e}"));
+            (kind, output)
+        })
+        .collect()
+}
+
+/// Named float vectors from each backend, compared pairwise; panics on the worst mismatch.
+fn assert_pairwise_close(what: &str, results: &[(BackendKind, Vec<(String, Vec<f32>)>)]) {
+    assert!(!results.is_empty());
+    for (i, (a_kind, a)) in results.iter().enumerate() {
+        for (b_kind, b) in &results[i + 1..] {
+            assert_eq!(
+                a.len(),
+                b.len(),
+                "{what}: {a_kind} vs {b_kind}: tensor counts"
+            );
+            let mut worst = (0.0f32, String::new());
+            for ((name, x), (name_b, y)) in a.iter().zip(b) {
+                assert_eq!(name, name_b);
+                assert_eq!(x.len(), y.len(), "{what}: {name}: lengths");
+                for (k, (u, v)) in x.iter().zip(y).enumerate() {
+                    assert!(
+                        u.is_finite() && v.is_finite(),
+                        "{what}: {name}[{k}] not finite"
+                    );
+                    let diff = (u - v).abs();
+                    if diff > worst.0 {
+                        worst = (diff, format!("{name}[{k}]: {u} vs {v}"));
+                    }
+                }
+            }
+            println!(
+                "{what}: {a_kind} vs {b_kind}: max |diff| {:.2e} ({})",
+                worst.0, worst.1
+            );
+            assert!(
+                worst.0 <= TOLERANCE,
+                "{what}: {a_kind} and {b_kind} differ by {} at {}",
+                worst.0,
+                worst.1
+            );
+        }
+    }
+}
+
+/// Inference logits of the saved record on the batch.
+#[derive(Clone)]
+struct Logits {
+    config: TrainingConfig,
+    record: Vec<u8>,
+    items: Vec<MnistItem>,
+}
+
+impl BackendJob for Logits {
+    type Output = Vec<(String, Vec<f32>)>;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+        let device = &devices[0];
+        let model = model_io::load_weights_from_bytes::<B::InnerBackend>(
+            &self.config,
+            &self.record,
+            Path::new("record.safetensors"),
+            device,
+        )
+        .unwrap();
+        let batch: digitnet::data::MnistBatch<B::InnerBackend> =
+            MnistBatcher::default().batch(self.items, device);
+        let logits = model
+            .forward(batch.images)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        vec![("logits".to_string(), logits)]
+    }
+}
+
+/// Which optimiser the step test takes.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Adam,
+    SgdMomentum,
+}
+
+/// All parameters after one optimiser step on the batch from the saved record.
+#[derive(Clone)]
+struct OneStep {
+    config: TrainingConfig,
+    record: Vec<u8>,
+    items: Vec<MnistItem>,
+    step: Step,
+}
+
+impl BackendJob for OneStep {
+    type Output = Stepped;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+        let device = &devices[0];
+        let model = model_io::load_weights_from_bytes::<B>(
+            &self.config,
+            &self.record,
+            Path::new("record.safetensors"),
+            device,
+        )
+        .unwrap();
+        let classifier = Classifier { model };
+        let batch = MnistBatcher::default().batch(self.items, device);
+        let loss = classifier.forward_classification(batch).loss;
+        let grads = GradientsParams::from_grads(loss.backward(), &classifier);
+        let gradients = {
+            let mut collect = CollectParams::with_grads(&grads);
+            classifier.visit(&mut collect);
+            collect.params
+        };
+        let lr = 1e-3;
+        let classifier = match self.step {
+            Step::Adam => AdamConfig::new()
+                .with_epsilon(1e-8)
+                .init()
+                .step(lr, classifier, grads),
+            Step::SgdMomentum => SgdConfig::new()
+                .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
+                .init()
+                .step(lr, classifier, grads),
+        };
+        let mut params = CollectParams::default();
+        classifier.visit(&mut params);
+        Stepped {
+            params: params.params,
+            grads: gradients,
+        }
+    }
+}
+
+/// Parameters after the step, and the gradients the step used.
+struct Stepped {
+    params: Vec<(String, Vec<f32>)>,
+    grads: Vec<(String, Vec<f32>)>,
+}
+
+/// Every float parameter of a module (or, given gradients, its gradient) with its path (e.g.
+/// `model.Cnn.blocks.0.conv.weight`), flattened.
+#[derive(Default)]
+struct CollectParams<'a> {
+    path: Vec<String>,
+    params: Vec<(String, Vec<f32>)>,
+    grads: Option<&'a GradientsParams>,
+}
+
+impl<'a> CollectParams<'a> {
+    fn with_grads(grads: &'a GradientsParams) -> Self {
+        Self {
+            grads: Some(grads),
+            ..Self::default()
+        }
+    }
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for CollectParams<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let tensor = match self.grads {
+            Some(grads) => match grads.get::<B::InnerBackend, D>(param.id) {
+                Some(grad) => grad,
+                // Batch norm's running statistics are state, not trained: no gradient.
+                None => param.val().inner().zeros_like(),
+            },
+            None => param.val().inner(),
+        };
+        let values = tensor.into_data().to_vec::<f32>().unwrap();
+        let name = format!("{} (#{})", self.path.join("."), self.params.len());
+        self.params.push((name, values));
+    }
+}
+
+/// The configurations compared: the default CNN (batch norm), CNN B and MLP A. The step test
+/// turns dropout off, since each backend draws its own dropout masks.
+fn configs(dropout_off: bool) -> Vec<(Preset, TrainingConfig)> {
+    [Preset::CnnBn, Preset::CnnB, Preset::MlpA]
+        .into_iter()
+        .map(|preset| {
+            let mut config = TrainingConfig::for_preset(preset);
+            if dropout_off {
+                match &mut config.model {
+                    ModelConfig::Cnn(cnn) => {
+                        cnn.dropout = 0.0;
+                        for block in &mut cnn.blocks {
+                            block.dropout = 0.0;
+                        }
+                    }
+                    ModelConfig::Mlp(mlp) => mlp.dropout = 0.0,
+                }
+            }
+            (preset, config)
+        })
+        .collect()
+}
+
+#[test]
+fn backends_compiled_in_are_listed() {
+    let compiled = BackendKind::compiled();
+    println!("compared backends: {compiled:?}");
+    assert!(
+        compiled.len() >= 2,
+        "the default build has flex and ndarray"
+    );
+}
+
+#[test]
+fn logits_agree_across_backends() {
+    let items = items();
+    for (preset, config) in configs(false) {
+        let record = saved_record(&config);
+        let results = on_every_backend(Logits {
+            config,
+            record,
+            items: items.clone(),
+        });
+        assert_pairwise_close(&format!("{} logits", preset.name()), &results);
+    }
+}
+
+#[test]
+fn shipped_weights_give_the_same_logits_on_every_backend() {
+    let config = digitnet::shipped::config().unwrap();
+    let record = digitnet::shipped::weights().to_vec();
+    let results = on_every_backend(Logits {
+        config,
+        record,
+        items: items(),
+    });
+    assert_pairwise_close("shipped cnn-bn logits", &results);
+}
+
+#[test]
+fn one_optimizer_step_agrees_across_backends() {
+    let items = items();
+    for step in [Step::SgdMomentum, Step::Adam] {
+        for (preset, config) in configs(true) {
+            let record = saved_record(&config);
+            let results = on_every_backend(OneStep {
+                config,
+                record,
+                items: items.clone(),
+                step,
+            });
+            let what = format!("{} after one {step:?} step", preset.name());
+            let grads: Vec<_> = results.iter().map(|(k, r)| (*k, r.grads.clone())).collect();
+            assert_pairwise_close(&format!("{what}: gradients"), &grads);
+            let params: Vec<_> = results
+                .iter()
+                .map(|(k, r)| (*k, conditioned(step, &r.params, &results)))
+                .collect();
+            assert_pairwise_close(&format!("{what}: parameters"), &params);
+        }
+    }
+}
+
+/// Adam's first step moves each parameter by `lr * g / (|g| + eps)`, about `lr * sign(g)`: for a
+/// gradient that is zero up to rounding (e.g. a conv bias followed by batch norm, whose true
+/// gradient is exactly 0) the direction is rounding noise, on any backend, PyTorch included.
+/// Those elements (|g| below `ADAM_GRADIENT_FLOOR` on some backend) are compared after the
+/// step is undone for them, i.e. as their starting value; the gradient check above still covers
+/// them. (Exact zeros, from pixels that are 0 in every image of the batch or inactive ReLUs,
+/// move no parameter on any backend and are compared as they are.) The test asserts that such
+/// elements stay a small minority.
+fn conditioned(
+    step: Step,
+    params: &[(String, Vec<f32>)],
+    all: &[(BackendKind, Stepped)],
+) -> Vec<(String, Vec<f32>)> {
+    const ADAM_GRADIENT_FLOOR: f32 = 1e-6;
+    const LR: f32 = 1e-3;
+    if !matches!(step, Step::Adam) {
+        return params.to_vec();
+    }
+    let mut masked = 0usize;
+    let mut total = 0usize;
+    let out = params
+        .iter()
+        .enumerate()
+        .map(|(t, (name, values))| {
+            let own_grad = all
+                .iter()
+                .find(|(_, r)| std::ptr::eq(r.params.as_ptr(), params.as_ptr()))
+                .map(|(_, r)| &r.grads[t].1)
+                .expect("params of one of the runs");
+            let values = values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    total += 1;
+                    let grads_here = || all.iter().map(|(_, r)| r.grads[t].1[i]);
+                    // Exact zeros everywhere move nothing on any backend: compared as they are.
+                    let tiny = !grads_here().all(|g| g == 0.0)
+                        && grads_here().any(|g| g.abs() < ADAM_GRADIENT_FLOOR);
+                    if tiny {
+                        masked += 1;
+                        let g = own_grad[i];
+                        // Undo this backend's own step: p0 = p1 + lr * g / (|g| + eps).
+                        v + LR * g / (g.abs() + 1e-8)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            (name.clone(), values)
+        })
+        .collect();
+    println!(
+        "  Adam: {masked} of {total} parameters have a nonzero gradient below {ADAM_GRADIENT_FLOOR:e}"
+    );
+    assert!(
+        masked * 50 <= total,
+        "{masked} of {total} gradients are below {ADAM_GRADIENT_FLOOR:e}"
+    );
+    out
+}
+
+/// The GPU code path trains for real: a tiny run (4 batches) through `digitnet train`'s own
+/// function, on wgpu, learns (loss falls) and saves a model that reloads with the same logits.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_trains_a_tiny_run() {
+    use digitnet::train::{ProgressMode, TrainOptions, train};
+    let data = sample().with_validation_size(200).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TrainingConfig::for_preset(Preset::MlpA).with_epochs(2);
+    config.limit_train = Some(512);
+    config.batch_size = 128;
+    let mut options = TrainOptions::new(dir.path());
+    options.progress = ProgressMode::Lines;
+
+    struct Train {
+        config: TrainingConfig,
+        data: Mnist,
+        options: TrainOptions,
+    }
+    impl BackendJob for Train {
+        type Output = Vec<digitnet::train::EpochRecord>;
+        fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
+            train::<B>(&self.config, &self.data, &self.options, &devices[0])
+                .unwrap()
+                .history
+        }
+    }
+    let history = run_on(
+        BackendKind::Wgpu,
+        Train {
+            config: config.clone(),
+            data,
+            options,
+        },
+    )
+    .expect("wgpu needs a Vulkan driver here: apt install mesa-vulkan-drivers");
+    let train_loss: Vec<f64> = history
+        .iter()
+        .filter(|r| r.split == "train")
+        .map(|r| r.loss)
+        .collect();
+    println!("wgpu train loss per epoch: {train_loss:?}");
+    assert_eq!(train_loss.len(), 2);
+    assert!(train_loss[1] < train_loss[0], "{train_loss:?}");
+
+    // The saved model gives the same logits on wgpu and on every other backend.
+    let record = std::fs::read(
+        dir.path()
+            .join(digitnet::train::artifacts::names::SAFETENSORS),
+    )
+    .unwrap();
+    let results = on_every_backend(Logits {
+        config,
+        record,
+        items: items(),
+    });
+    assert!(results.iter().any(|(k, _)| *k == BackendKind::Wgpu));
+    assert_pairwise_close("mlp-a trained on wgpu", &results);
+}

@@ -19,13 +19,12 @@ pub type Flex = burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 pub type NdArray = burn::backend::NdArray<f32>;
 
-/// Burn's wgpu GPU backend (Vulkan, Metal, DX12) with `f32` floats, kernel fusion and autotuning
-/// (feature `wgpu`).
+/// Burn's wgpu GPU backend (Vulkan, Metal, DX12) with `f32` floats and autotuning (feature
+/// `wgpu`).
 #[cfg(feature = "wgpu")]
 pub type Wgpu = burn::backend::Wgpu<f32>;
 
-/// Burn's CUDA backend (NVIDIA GPUs) with `f32` floats, kernel fusion and autotuning (feature
-/// `cuda`).
+/// Burn's CUDA backend (NVIDIA GPUs) with `f32` floats and autotuning (feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda<f32>;
 

@@ -85,8 +85,11 @@ fn on_every_backend<J: BackendJob + Clone>(job: J) -> Vec<(BackendKind, J::Outpu
         .collect()
 }
 
+/// Float tensors, flattened, each with its name.
+type Named = Vec<(String, Vec<f32>)>;
+
 /// Named float vectors from each backend, compared pairwise; panics on the worst mismatch.
-fn assert_pairwise_close(what: &str, results: &[(BackendKind, Vec<(String, Vec<f32>)>)]) {
+fn assert_pairwise_close(what: &str, results: &[(BackendKind, Named)]) {
     assert!(!results.is_empty());
     for (i, (a_kind, a)) in results.iter().enumerate() {
         for (b_kind, b) in &results[i + 1..] {
@@ -176,7 +179,7 @@ struct Logits {
 }
 
 impl BackendJob for Logits {
-    type Output = Vec<(String, Vec<f32>)>;
+    type Output = Named;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output {
         let device = &devices[0];

@@ -99,3 +99,38 @@ fn a_diverging_run_stops_with_a_clear_error() {
         "a diverged model was saved"
     );
 }
+
+/// `--devices 2` on the CPU: burn-train's multi-device strategy with two workers on the one CPU
+/// device. Each step sees two batches, so an epoch takes half the optimiser steps; the run still
+/// learns and checkpoints like a single-device run.
+#[test]
+fn data_parallel_training_on_two_cpu_workers_learns() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainingConfig::for_preset(Preset::MlpA).with_epochs(4);
+    let devices = [Default::default(), Default::default()];
+    let outcome =
+        digitnet::train::train_data_parallel::<AD>(&config, &data, &options(dir.path()), &devices)
+            .unwrap();
+    let train_loss: Vec<f64> = outcome
+        .history
+        .iter()
+        .filter(|r| r.split == "train")
+        .map(|r| r.loss)
+        .collect();
+    assert_eq!(train_loss.len(), 4, "{:?}", outcome.history);
+    assert!(train_loss[3] < train_loss[0], "{train_loss:?}");
+    let eval = evaluate(
+        &outcome.model,
+        &data.test(),
+        &MnistBatcher::for_dataset(data.spec()),
+        256,
+        &Default::default(),
+    );
+    println!(
+        "mlp-a, 2 CPU workers, 4 epochs: sample test accuracy {:.4}",
+        eval.accuracy
+    );
+    assert!(eval.accuracy > 0.75, "test accuracy {}", eval.accuracy);
+    assert!(dir.path().join(names::SAFETENSORS).is_file());
+}

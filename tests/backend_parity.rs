@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::sample;
+
 use std::path::Path;
 
 use burn::data::dataloader::batcher::Batcher;
@@ -17,7 +19,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind, run_on};
-use digitnet::data::{DataSource, Mnist, MnistBatcher, MnistItem};
+use digitnet::data::{MnistBatcher, MnistItem};
 use digitnet::model::{ModelConfig, Preset};
 use digitnet::train::{ArtifactDir, Classifier, TrainingConfig, model_io};
 
@@ -25,15 +27,6 @@ use digitnet::train::{ArtifactDir, Classifier, TrainingConfig, model_io};
 const TOLERANCE: f32 = 1e-4;
 /// Images in the compared batch.
 const BATCH: usize = 32;
-
-fn sample() -> Mnist {
-    Mnist::load(
-        &DataSource::from_spec(common::sample_spec())
-            .data_dir(common::sample_dir())
-            .download(false),
-    )
-    .unwrap()
-}
 
 /// The first test images of the sample.
 fn items() -> Vec<MnistItem> {

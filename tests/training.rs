@@ -5,9 +5,11 @@
 
 mod common;
 
+use common::sample;
+
 use burn::backend::Autodiff;
 use digitnet::backend::Flex;
-use digitnet::data::{DataSource, Mnist, MnistBatcher};
+use digitnet::data::MnistBatcher;
 use digitnet::model::Preset;
 use digitnet::train::artifacts::names;
 use digitnet::train::{
@@ -16,15 +18,6 @@ use digitnet::train::{
 
 type B = Flex;
 type AD = Autodiff<Flex>;
-
-fn sample() -> Mnist {
-    Mnist::load(
-        &DataSource::from_spec(common::sample_spec())
-            .data_dir(common::sample_dir())
-            .download(false),
-    )
-    .unwrap()
-}
 
 fn options(dir: &std::path::Path) -> TrainOptions {
     let mut options = TrainOptions::new(dir);

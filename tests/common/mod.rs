@@ -49,6 +49,16 @@ pub fn sample_spec() -> DatasetSpec {
     spec
 }
 
+/// The sample, loaded with strict checksums and no download.
+pub fn sample() -> digitnet::data::Mnist {
+    digitnet::data::Mnist::load(
+        &digitnet::data::DataSource::from_spec(sample_spec())
+            .data_dir(sample_dir())
+            .download(false),
+    )
+    .unwrap()
+}
+
 /// The decompressed bytes of a sample file.
 pub fn sample_raw(name: &str) -> Vec<u8> {
     let gz = std::fs::read(sample_dir().join(format!("{name}.gz"))).unwrap();

@@ -1,0 +1,189 @@
+"""PyTorch baseline for digitnet's benchmark (benches/throughput): the same four models, the same
+optimizer (Adam, lr 1e-3, eps 1e-8), the same loss, batch sizes, normalisation and thread count,
+measured the same way, printing the same `RESULT` lines with backend `pytorch`.
+
+    DIGITNET_DATA_DIR=../shared/data/mnist venv/bin/python pytorch_bench.py [--threads 2]
+
+Run by benches/compare.sh, which installs torch into its own venv first.
+"""
+
+import argparse
+import gzip
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def load_idx(path):
+    """An IDX file (gzip'd or raw) as a numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def load_train(data_dir):
+    """The MNIST training images (N, 28, 28) uint8 and labels (N,)."""
+    def find(name):
+        for candidate in (name + ".gz", name):
+            path = os.path.join(data_dir, candidate)
+            if os.path.exists(path):
+                return path
+        sys.exit(f"{name}(.gz) not found in {data_dir}")
+    return load_idx(find("train-images-idx3-ubyte")), load_idx(find("train-labels-idx1-ubyte"))
+
+
+def model(name):
+    """digitnet's presets, layer for layer."""
+    if name == "cnn-a":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+    if name == "cnn-b":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "cnn-bn":
+        layers, c_in = [], 1
+        for c in (32, 64, 128):
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c
+        return nn.Sequential(*layers, nn.Flatten(), nn.Dropout(0.3), nn.Linear(128 * 3 * 3, 128),
+                             nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
+    if name == "mlp-a":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64),
+                             nn.ReLU(), nn.Linear(64, 10))
+    sys.exit(f"unknown model {name}")
+
+
+def normalise(images):
+    """uint8 (N, 28, 28) to the normalised float tensor (N, 1, 28, 28), as digitnet's batcher."""
+    return torch.from_numpy(images).float().div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
+
+
+def timed(seconds, step):
+    """Warm up once, then repeat for about `seconds` (at least 3 times); the median time."""
+    step()
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def result(name, metric, value):
+    print(f"RESULT pytorch {name} {metric} {value:.3f}", flush=True)
+
+
+class Trainer:
+    """A model with Adam (lr 1e-3, eps 1e-8) and cross-entropy: one training step at a time."""
+
+    def __init__(self, name):
+        self.net = model(name)
+        self.net.train()
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3, eps=1e-8)
+        self.loss = nn.CrossEntropyLoss()
+
+    def step(self, x, y):
+        self.opt.zero_grad()
+        loss = self.loss(self.net(x), y)
+        loss.item()
+        loss.backward()
+        self.opt.step()
+
+
+def in_process(args, images, labels):
+    items = images[:1000]
+    item_labels = torch.from_numpy(labels[:1000].astype(np.int64))
+
+    def batch(n):
+        idx = np.arange(n) % len(items)
+        return normalise(items[idx]), item_labels[idx]
+
+    idx64 = np.arange(64)
+    result("-", "batcher@64",
+           64 / timed(args.seconds, lambda: (normalise(items[idx64]), item_labels[idx64])))
+    for name in args.models:
+        torch.manual_seed(42)
+        for n in args.train_batches:
+            x, y = batch(n)
+            trainer = Trainer(name)
+            result(name, f"train@{n}", n / timed(args.seconds, lambda: trainer.step(x, y)))
+        net = model(name).eval()
+        with torch.inference_mode():
+            for n in args.infer_batches:
+                x, _ = batch(n)
+                secs = timed(args.seconds, lambda: net(x))
+                if n == 1:
+                    result(name, "latency", secs * 1e3)
+                result(name, f"infer@{n}", n / secs)
+        if args.epoch:
+            child = [sys.executable, __file__, "--epoch-child", name, "--threads", str(args.threads)]
+            if args.epoch_images:
+                child += ["--epoch-images", str(args.epoch_images)]
+            out = subprocess.run(child, check=True, capture_output=True, text=True)
+            print(out.stdout, end="", flush=True)
+
+
+def epoch_child(args, images, labels):
+    """One shuffled epoch at batch 64 (batches normalised on the fly), then the peak RSS."""
+    name = args.epoch_child
+    n = min(args.epoch_images or len(images), len(images))
+    torch.manual_seed(42)
+    trainer = Trainer(name)
+    targets = torch.from_numpy(labels[:n].astype(np.int64))
+    order = np.random.default_rng(42).permutation(n)
+    start = time.perf_counter()
+    for i in range(0, n, 64):
+        idx = order[i : i + 64]
+        trainer.step(normalise(images[idx]), targets[idx])
+    result(name, "epoch", n / (time.perf_counter() - start))
+    with open("/proc/self/status") as f:
+        kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    result(name, "rss-epoch", kib / 1024)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--models", default="cnn-a,cnn-b,cnn-bn,mlp-a")
+    p.add_argument("--train-batches", default="1,64,256")
+    p.add_argument("--infer-batches", default="1,64,256,1000")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--no-epoch", dest="epoch", action="store_false")
+    p.add_argument("--epoch-images", type=int)
+    p.add_argument("--epoch-child")
+    args = p.parse_args()
+    args.models = args.models.split(",")
+    args.train_batches = [int(b) for b in args.train_batches.split(",")]
+    args.infer_batches = [int(b) for b in args.infer_batches.split(",")]
+    torch.set_num_threads(args.threads)
+    data_dir = os.environ.get("DIGITNET_DATA_DIR") or sys.exit("set DIGITNET_DATA_DIR")
+    images, labels = load_train(data_dir)
+    if args.epoch_child:
+        epoch_child(args, images, labels)
+        return
+    print(f"# pytorch {torch.__version__}: {len(images)} train images, {args.threads} threads",
+          flush=True)
+    for name in args.models:
+        print(f"# {name}: {sum(p.numel() for p in model(name).parameters())} parameters", flush=True)
+    in_process(args, images, labels)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+//! `cargo bench --bench throughput`: digitnet's speed and memory, measured the way the PyTorch
+//! baseline (`benches/baseline/pytorch_bench.py`) measures PyTorch, so that `benches/compare.sh`
+//! can put the two side by side.
+//!
+//! For every compiled CPU backend (or those named with `--backends`) and every model (CNN A,
+//! CNN B, the default CNN, MLP A), it prints one `RESULT` line per figure:
+//!
+//! ```text
+//! RESULT <backend> <model> train@<batch> <img/s>   forward + cross-entropy + backward + Adam step
+//! RESULT <backend> <model> infer@<batch> <img/s>   forward pass of the inference model
+//! RESULT <backend> <model> latency <ms>            one image, forward pass (median)
+//! RESULT <backend> <model> epoch <img/s>           one full training epoch, data loading included
+//! RESULT <backend> <model> rss-epoch <MiB>         peak RSS of the process that ran that epoch
+//! RESULT <backend> - batcher@64 <img/s>            MnistBatcher: raw items to normalised tensors
+//! PHASE  <backend> <model> <phase> <ms>            where a batch-64 training step's time goes
+//! ```
+//!
+//! Data: real MNIST from `DIGITNET_DATA_DIR` when set, else the committed 2,000-image sample.
+//! `--help` lists the options (pass them after `--`: `cargo bench --bench throughput -- --help`).
+
+mod cases;
+mod epoch;
+mod phases;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use burn::data::dataset::Dataset;
+use clap::Parser;
+use digitnet::backend::{BackendKind, run_on};
+use digitnet::data::{DataSource, DatasetKind, Mnist};
+use digitnet::model::Preset;
+
+/// Command-line options.
+#[derive(Parser, Debug, Clone)]
+#[command(about = "digitnet throughput and memory benchmark")]
+pub struct Args {
+    /// Backends to measure (default: every compiled CPU backend).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<BackendKind>,
+    /// Models to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [Preset::CnnA, Preset::CnnB, Preset::CnnBn, Preset::MlpA])]
+    models: Vec<Preset>,
+    /// Training batch sizes.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64, 256])]
+    train_batches: Vec<usize>,
+    /// Inference batch sizes (throughput); batch 1 also gives the latency.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64, 256, 1000])]
+    infer_batches: Vec<usize>,
+    /// Time spent measuring each figure, after a warm-up (at least 3 repetitions are timed).
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Backends on which to train a full epoch in a child process (epoch speed and peak RSS);
+    /// `none` to skip.
+    #[arg(long, value_delimiter = ',', default_value = "flex")]
+    epoch_backends: Vec<String>,
+    /// Images in that epoch (default: the whole training split).
+    #[arg(long)]
+    epoch_images: Option<usize>,
+    /// Internal: train one epoch of MODEL on BACKEND in this process and print its figures.
+    #[arg(long, num_args = 2, value_names = ["BACKEND", "MODEL"], hide = true)]
+    epoch_child: Vec<String>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mnist = load_data()?;
+    if let [backend, model] = &args.epoch_child[..] {
+        let kind: BackendKind = backend.parse()?;
+        let preset: Preset = model.parse()?;
+        return run_on(
+            kind,
+            epoch::EpochChild {
+                kind,
+                mnist,
+                preset,
+                images: args.epoch_images,
+            },
+        )?;
+    }
+    let backends = if args.backends.is_empty() {
+        BackendKind::compiled()
+            .into_iter()
+            .filter(|k| k.is_cpu())
+            .collect()
+    } else {
+        args.backends.clone()
+    };
+    println!(
+        "# digitnet throughput: {} train images, {} threads available, models {}",
+        mnist.train().len(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.models
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for &kind in &backends {
+        run_on(
+            kind,
+            cases::Cases {
+                args: args.clone(),
+                mnist: mnist.clone(),
+                kind,
+            },
+        )??;
+        if args.epoch_backends.iter().any(|b| b == kind.name()) {
+            for &preset in &args.models {
+                epoch::run_child(kind, preset, args.epoch_images)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Real MNIST from `DIGITNET_DATA_DIR`, or else the committed sample.
+fn load_data() -> Result<Mnist> {
+    let source = DataSource::new(DatasetKind::Mnist).download(false);
+    if std::env::var_os(digitnet::data::source::DATA_DIR_ENV).is_some() {
+        return Mnist::load(&source).context("loading MNIST from DIGITNET_DATA_DIR");
+    }
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mnist-sample");
+    eprintln!("DIGITNET_DATA_DIR is not set: using the 2,000-image sample in {sample}");
+    Mnist::load(&source.data_dir(sample).verify(false)).context("loading the committed sample")
+}
+
+/// Runs `step` once to warm up, then repeatedly for about `seconds` (at least 3 times), and
+/// returns the timing of each repetition.
+pub fn time_repeated(seconds: f64, mut step: impl FnMut()) -> Vec<Duration> {
+    step();
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 3 || start.elapsed() < budget {
+        let t = Instant::now();
+        step();
+        times.push(t.elapsed());
+    }
+    times
+}
+
+/// The median of `times` in seconds.
+pub fn median_secs(times: &[Duration]) -> f64 {
+    let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+    secs.sort_by(f64::total_cmp);
+    secs[secs.len() / 2]
+}
+
+/// Prints one figure in the format `benches/compare.sh` reads.
+pub fn result(backend: BackendKind, model: &str, metric: &str, value: f64) {
+    println!("RESULT {backend} {model} {metric} {value:.3}");
+}

@@ -66,18 +66,44 @@ pub struct ConvBlock<B: Backend> {
 impl<B: Backend> ConvBlock<B> {
     /// Applies the block to `[N, C, H, W]` feature maps.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = self.conv.forward(x);
+        let mut x = match self.square_padding() {
+            Some(padding) => digitnet_kernels::conv2d(
+                x,
+                self.conv.weight.val(),
+                self.conv.bias.as_ref().map(|b| b.val()),
+                padding,
+            ),
+            None => self.conv.forward(x),
+        };
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
         x = self.activation.forward(x);
         if let Some(pool) = &self.pool {
-            x = pool.forward(x);
+            x = if pool.kernel_size == [2, 2] && pool.stride == [2, 2] && !pool.ceil_mode {
+                digitnet_kernels::max_pool2x2(x)
+            } else {
+                pool.forward(x)
+            };
         }
         if let Some(dropout) = &self.dropout {
             x = dropout.forward(x);
         }
         x
+    }
+}
+
+impl<B: Backend> ConvBlock<B> {
+    /// The padding when the convolution is the kind [`digitnet_kernels::conv2d`] computes
+    /// (stride 1, no dilation, one group, the same zero padding on every side), else `None`.
+    fn square_padding(&self) -> Option<usize> {
+        let conv = &self.conv;
+        let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+        match conv.padding {
+            PaddingConfig2d::Explicit(a, b, c, d) if plain && a == b && b == c && c == d => Some(a),
+            PaddingConfig2d::Valid if plain => Some(0),
+            _ => None,
+        }
     }
 }
 

@@ -1,0 +1,5 @@
+//! Kernels on plain `f32` slices (contiguous, row-major NCHW): no Burn types here.
+
+pub(crate) mod conv;
+mod gemm;
+pub(crate) mod pool;

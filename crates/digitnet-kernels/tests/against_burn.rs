@@ -1,0 +1,100 @@
+//! digitnet's flex kernels against Burn's own ops on the same backend: outputs and every
+//! gradient (input, weight, bias) agree to float rounding, for odd sizes and paddings.
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::module;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, Tolerance};
+
+type B = Autodiff<Flex>;
+
+fn random<const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+}
+
+fn assert_close<const D: usize>(what: &str, ours: Tensor<Flex, D>, burns: Tensor<Flex, D>) {
+    let scale = burns.clone().abs().max().into_scalar().max(1.0);
+    let diff = (ours - burns).abs().max().into_scalar();
+    assert!(diff <= 1e-4 * scale, "{what}: differs by {diff} (scale {scale})");
+}
+
+#[test]
+fn the_kernels_are_in_use_on_flex_only() {
+    assert!(digitnet_kernels::uses_own_kernels::<B>());
+    assert!(digitnet_kernels::uses_own_kernels::<Flex>());
+}
+
+#[test]
+fn conv2d_and_its_gradients_match_burn() {
+    // (batch, in channels, height, width, out channels, kernel, padding, bias)
+    for (n, c, h, w, co, k, pad, bias) in [
+        (4, 1, 28, 28, 8, 3, 1, true),
+        (3, 5, 7, 9, 6, 3, 1, false),
+        (2, 3, 6, 5, 4, 5, 2, true),
+        (1, 2, 5, 5, 3, 3, 0, true),
+        (2, 4, 3, 3, 2, 5, 2, false),
+    ] {
+        let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
+        let x = random([n, c, h, w]).require_grad();
+        let weight = random([co, c, k, k]).require_grad();
+        let b = bias.then(|| random([co]).require_grad());
+        let upstream = random([n, co, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k]);
+
+        let calls = digitnet_kernels::own_kernel_calls();
+        let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), b.clone(), pad);
+        assert!(digitnet_kernels::own_kernel_calls() > calls, "{case}: Burn's op ran");
+        let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+        let burns = module::conv2d(x.clone(), weight.clone(), b.clone(), options);
+        assert_close(&format!("{case}: output"), ours.clone().inner(), burns.clone().inner());
+
+        let g_ours = (ours * upstream.clone()).sum().backward();
+        let g_burn = (burns * upstream).sum().backward();
+        let grad = |t: &Tensor<B, 4>, g| t.grad(g).expect("gradient");
+        assert_close(&format!("{case}: dx"), grad(&x, &g_ours), grad(&x, &g_burn));
+        assert_close(&format!("{case}: dw"), grad(&weight, &g_ours), grad(&weight, &g_burn));
+        if let Some(b) = &b {
+            let (ours, burns) = (b.grad(&g_ours).unwrap(), b.grad(&g_burn).unwrap());
+            assert_close(&format!("{case}: db"), ours, burns);
+        }
+    }
+}
+
+#[test]
+fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
+    let x = random([3, 1, 8, 8]);
+    let weight = random([4, 1, 3, 3]).require_grad();
+    let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), None, 1).sum().backward();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let burns = module::conv2d(x, weight.clone(), None, options).sum().backward();
+    assert_close("dw", weight.grad(&ours).unwrap(), weight.grad(&burns).unwrap());
+}
+
+#[test]
+fn max_pool2x2_and_its_gradient_match_burn() {
+    for shape in [[2, 3, 28, 28], [1, 2, 7, 7], [2, 1, 6, 9]] {
+        let x = random(shape).require_grad();
+        let calls = digitnet_kernels::own_kernel_calls();
+        let ours = digitnet_kernels::max_pool2x2(x.clone());
+        assert!(digitnet_kernels::own_kernel_calls() > calls, "{shape:?}: Burn's op ran");
+        let burns = module::max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], false);
+        assert_eq!(ours.dims(), burns.dims(), "{shape:?}");
+        assert_close(&format!("{shape:?}: output"), ours.clone().inner(), burns.clone().inner());
+        let upstream = random(ours.dims());
+        let g_ours = (ours * upstream.clone()).sum().backward();
+        let g_burn = (burns * upstream).sum().backward();
+        let (a, b) = (x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
+        assert_close(&format!("{shape:?}: dx"), a, b);
+    }
+}
+
+#[test]
+fn inference_backend_gives_the_same_as_autodiff() {
+    let x = random([2, 3, 10, 10]);
+    let weight = random([5, 3, 3, 3]);
+    let inner = digitnet_kernels::conv2d(x.clone().inner(), weight.clone().inner(), None, 1);
+    let tracked = digitnet_kernels::conv2d(x, weight, None, 1).inner();
+    inner
+        .into_data()
+        .assert_approx_eq::<f32>(&tracked.into_data(), Tolerance::default());
+}

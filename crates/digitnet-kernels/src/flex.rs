@@ -16,6 +16,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use crate::cast::cast;
 use crate::cpu::conv::{self, ConvShape};
+use crate::cpu::norm::{self, NormShape};
 use crate::cpu::pool;
 
 type Ad = Autodiff<Flex>;
@@ -57,7 +58,9 @@ pub(crate) fn conv2d<B: Backend>(
     match cast::<Conv<B>, Conv<Flex>>(inputs) {
         Ok((x, w, b)) => {
             let y = conv_flex(&prim(x), &prim(w), b.map(prim).as_ref(), padding);
-            Ok(back(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))))
+            Ok(back(Tensor::<Flex, 4>::from_primitive(
+                TensorPrimitive::Float(y),
+            )))
         }
         Err(inputs) => Err(inputs),
     }
@@ -75,7 +78,9 @@ pub(crate) fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Result<Tensor<B, 4>, T
     match cast::<Tensor<B, 4>, Tensor<Flex, 4>>(x) {
         Ok(x) => {
             let (y, _) = pool_flex(&prim(x));
-            Ok(back(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))))
+            Ok(back(Tensor::<Flex, 4>::from_primitive(
+                TensorPrimitive::Float(y),
+            )))
         }
         Err(x) => Err(x),
     }
@@ -115,7 +120,15 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
 fn conv_shape(x: &FlexTensor, w: &FlexTensor, pad: usize) -> ConvShape {
     let [n, c, h, wd] = dims(x);
     let [co, _, k, _] = dims(w);
-    ConvShape { n, c, h, w: wd, co, k, pad }
+    ConvShape {
+        n,
+        c,
+        h,
+        w: wd,
+        co,
+        k,
+        pad,
+    }
 }
 
 fn conv_flex(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, pad: usize) -> FlexTensor {
@@ -140,7 +153,12 @@ impl ConvState {
     fn grads(&self, dy: &FlexTensor, need_x: bool) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
         let s = conv_shape(&self.x, &self.weight, self.pad);
         let (x, w, dy) = (values(&self.x), values(&self.weight), values(dy));
-        let dx = need_x.then(|| tensor(conv::input_grad(&s, slice(&w), slice(&dy)), [s.n, s.c, s.h, s.w]));
+        let dx = need_x.then(|| {
+            tensor(
+                conv::input_grad(&s, slice(&w), slice(&dy)),
+                [s.n, s.c, s.h, s.w],
+            )
+        });
         let (dw, db) = conv::param_grads(&s, slice(&x), slice(&dy));
         (dx, tensor(dw, [s.co, s.c, s.k, s.k]), tensor(db, [s.co]))
     }
@@ -196,8 +214,17 @@ fn conv_autodiff(
     let x = x.into_primitive().tensor();
     let w = w.into_primitive().tensor();
     let b = b.map(|b| b.into_primitive().tensor());
-    let y = conv_flex(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive), pad);
-    let state = || ConvState { x: x.primitive.clone(), weight: w.primitive.clone(), pad };
+    let y = conv_flex(
+        &x.primitive,
+        &w.primitive,
+        b.as_ref().map(|b| &b.primitive),
+        pad,
+    );
+    let state = || ConvState {
+        x: x.primitive.clone(),
+        weight: w.primitive.clone(),
+        pad,
+    };
     let out = match &b {
         Some(b) => match ConvWithBias
             .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
@@ -262,10 +289,191 @@ fn pool_autodiff(x: Tensor<Ad, 4>) -> Tensor<Ad, 4> {
         .stateful()
     {
         OpsKind::Tracked(prep) => prep.finish(
-            PoolState { shape: dims(&x.primitive), winners: Arc::new(winners) },
+            PoolState {
+                shape: dims(&x.primitive),
+                winners: Arc::new(winners),
+            },
             y,
         ),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// What batch norm's backward step needs.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: FlexTensor,
+    mean: Arc<Vec<f32>>,
+    var: Arc<Vec<f32>>,
+    gamma: Arc<Vec<f32>>,
+    epsilon: f64,
+}
+
+#[derive(Debug)]
+struct BatchNormTrain;
+
+impl Backward<Flex, 3> for BatchNormTrain {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let st = ops.state;
+        let [n, c, h, w] = dims(&st.x);
+        let s = NormShape { n, c, hw: h * w };
+        let (x, dy) = (values(&st.x), values(&dy));
+        let (dx, dgamma, dbeta) = norm::backward(
+            &s,
+            slice(&x),
+            slice(&dy),
+            &st.mean,
+            &st.var,
+            &st.gamma,
+            st.epsilon,
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, [c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, [c]));
+        }
+    }
+}
+
+type Norm<B> = (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>);
+
+/// Training-mode batch norm on flex: `(y, batch mean, batch variance)`, or the inputs back.
+pub(crate) fn batch_norm_train<B: Backend>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> Result<Norm<B>, Norm<B>> {
+    if x.dtype() != DType::F32 || gamma.dtype() != DType::F32 || beta.dtype() != DType::F32 {
+        return Err((x, gamma, beta));
+    }
+    let inputs = match cast::<Norm<B>, Norm<Ad>>((x, gamma, beta)) {
+        Ok((x, gamma, beta)) => {
+            let (y, mean, var) = norm_autodiff(x, gamma, beta, epsilon);
+            return Ok((back(y), back(mean), back(var)));
+        }
+        Err(inputs) => inputs,
+    };
+    match cast::<Norm<B>, Norm<Flex>>(inputs) {
+        Ok((x, gamma, beta)) => {
+            let (x, gamma, beta) = (prim(x), prim(gamma), prim(beta));
+            let (mean, var) = norm_statistics(&x);
+            let y = norm_apply(&x, &mean, &var, &gamma, &beta, epsilon);
+            let c = mean.len();
+            let stat = |v: Vec<f32>| back(flex_tensor::<1>(tensor(v, [c])));
+            Ok((back(flex_tensor::<4>(y)), stat(mean), stat(var)))
+        }
+        Err(inputs) => Err(inputs),
+    }
+}
+
+/// Normalises `x` (`[n, c, h, w]`) with `mean`, `var`, then applies `gamma`, `beta`.
+fn norm_apply(
+    x: &FlexTensor,
+    mean: &[f32],
+    var: &[f32],
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    count();
+    let [n, c, h, w] = dims(x);
+    let s = NormShape { n, c, hw: h * w };
+    let (gamma, beta, x) = (values(gamma), values(beta), values(x));
+    let (scale, shift) = norm::scale_shift(mean, var, slice(&gamma), slice(&beta), epsilon);
+    tensor(norm::affine(&s, slice(&x), &scale, &shift), [n, c, h, w])
+}
+
+/// Batch statistics of `x` (`[n, c, h, w]`).
+fn norm_statistics(x: &FlexTensor) -> (Vec<f32>, Vec<f32>) {
+    let [n, c, h, w] = dims(x);
+    let xv = values(x);
+    norm::statistics(&NormShape { n, c, hw: h * w }, slice(&xv))
+}
+
+fn norm_autodiff(
+    x: Tensor<Ad, 4>,
+    gamma: Tensor<Ad, 1>,
+    beta: Tensor<Ad, 1>,
+    epsilon: f64,
+) -> (Tensor<Ad, 4>, Tensor<Ad, 1>, Tensor<Ad, 1>) {
+    let x = x.into_primitive().tensor();
+    let gamma = gamma.into_primitive().tensor();
+    let beta = beta.into_primitive().tensor();
+    let (mean, var) = norm_statistics(&x.primitive);
+    let y = norm_apply(
+        &x.primitive,
+        &mean,
+        &var,
+        &gamma.primitive,
+        &beta.primitive,
+        epsilon,
+    );
+    let c = mean.len();
+    let stat = |v: &[f32]| Tensor::<Ad, 1>::from_inner(flex_tensor(tensor(v.to_vec(), [c])));
+    let (mean_t, var_t) = (stat(&mean), stat(&var));
+    let out = match BatchNormTrain
+        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let g = values(&gamma.primitive);
+            let state = NormState {
+                x: x.primitive.clone(),
+                mean: Arc::new(mean),
+                var: Arc::new(var),
+                gamma: Arc::new(slice(&g).to_vec()),
+                epsilon,
+            };
+            prep.finish(state, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    (
+        Tensor::from_primitive(TensorPrimitive::Float(out)),
+        mean_t,
+        var_t,
+    )
+}
+
+fn flex_tensor<const D: usize>(t: FlexTensor) -> Tensor<Flex, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+type NormEval<B> = (Tensor<B, 4>, [Tensor<B, 1>; 4]);
+
+/// Inference-mode batch norm on flex with the given statistics, or the inputs back.
+pub(crate) fn batch_norm_eval<B: Backend>(
+    x: Tensor<B, 4>,
+    params: [Tensor<B, 1>; 4],
+    epsilon: f64,
+) -> Result<Tensor<B, 4>, NormEval<B>> {
+    if x.dtype() != DType::F32 || params.iter().any(|p| p.dtype() != DType::F32) {
+        return Err((x, params));
+    }
+    match cast::<NormEval<B>, NormEval<Flex>>((x, params)) {
+        Ok((x, [mean, var, gamma, beta])) => {
+            let (mean, var) = (values(&prim(mean)), values(&prim(var)));
+            let y = norm_apply(
+                &prim(x),
+                slice(&mean),
+                slice(&var),
+                &prim(gamma),
+                &prim(beta),
+                epsilon,
+            );
+            Ok(back(flex_tensor::<4>(y)))
+        }
+        Err(inputs) => Err(inputs),
+    }
 }

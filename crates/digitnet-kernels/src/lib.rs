@@ -1,10 +1,10 @@
-//! The two operations that dominate a digitnet CNN's training step, 2D convolution and 2x2
-//! max-pooling, written once for every Burn backend.
+//! The operations that dominate a digitnet CNN's training step, 2D convolution, 2x2 max-pooling
+//! and batch normalisation, written once for every Burn backend.
 //!
 //! On any backend these are Burn's own ops. With the `flex` feature, when the backend is Burn's
 //! flex CPU backend (`Flex` or `Autodiff<Flex>`), they run hand-written kernels instead: im2col +
-//! GEMM convolution (forward, input gradient and weight gradient) parallel over the batch, and a
-//! direct 2x2 max-pool with its backward pass. Burn 0.21's flex computes a convolution's weight
+//! GEMM convolution (forward, input gradient and weight gradient) parallel over the batch, a
+//! direct 2x2 max-pool and a fused batch norm, each with its backward pass. Burn 0.21's flex computes a convolution's weight
 //! gradient as a convolution with the batch as channels and the output as kernel, which runs on
 //! one core (one "image" when the input has one channel) and was the largest cost of a CNN
 //! training step. The choice is made at run time from the backend type, so models stay generic
@@ -58,7 +58,75 @@ pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     module::max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
 }
 
-/// How many times [`conv2d`] or [`max_pool2x2`] ran digitnet's own kernels in this process
+/// Batch normalisation in training mode over `x [N, C, H, W]` with per-channel `gamma`, `beta`:
+/// returns `(y, mean, var)`, the batch mean and (biased) variance per channel being detached,
+/// for the caller's running statistics. The same arithmetic as Burn's `BatchNorm` in training.
+pub fn batch_norm_train<B: Backend>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>) {
+    #[cfg(feature = "flex")]
+    let (x, gamma, beta) = match uses_own_kernels::<B>() {
+        true => match flex::batch_norm_train(x, gamma, beta, epsilon) {
+            Ok(out) => return out,
+            Err(inputs) => inputs,
+        },
+        false => (x, gamma, beta),
+    };
+    let [n, c, h, w] = x.dims();
+    let per_channel = |t: Tensor<B, 4>| t.swap_dims(0, 1).reshape([c, n * h * w]).mean_dim(1);
+    let mean = per_channel(x.clone()).reshape([1, c, 1, 1]);
+    let var = per_channel((x.clone() - mean.clone()).square()).reshape([1, c, 1, 1]);
+    let y = normalise(x, mean.clone(), var.clone(), gamma, beta, epsilon);
+    (y, mean.detach().reshape([c]), var.detach().reshape([c]))
+}
+
+/// Batch normalisation in inference mode: `x [N, C, H, W]` normalised with the given per-channel
+/// `mean` and `var`, then scaled by `gamma` and shifted by `beta`.
+pub fn batch_norm_eval<B: Backend>(
+    x: Tensor<B, 4>,
+    mean: Tensor<B, 1>,
+    var: Tensor<B, 1>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "flex")]
+    let (x, [mean, var, gamma, beta]) = match uses_own_kernels::<B>() {
+        true => match flex::batch_norm_eval(x, [mean, var, gamma, beta], epsilon) {
+            Ok(y) => return y,
+            Err(inputs) => inputs,
+        },
+        false => (x, [mean, var, gamma, beta]),
+    };
+    let c = x.dims()[1];
+    normalise(
+        x,
+        mean.reshape([1, c, 1, 1]),
+        var.reshape([1, c, 1, 1]),
+        gamma,
+        beta,
+        epsilon,
+    )
+}
+
+/// `(x - mean) / sqrt(var + epsilon) * gamma + beta`, as Burn's `BatchNorm` writes it.
+fn normalise<B: Backend>(
+    x: Tensor<B, 4>,
+    mean: Tensor<B, 4>,
+    var: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> Tensor<B, 4> {
+    let c = x.dims()[1];
+    let std = var.add_scalar(epsilon).sqrt();
+    (x - mean) / std * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1])
+}
+
+/// How many times [`conv2d`], [`max_pool2x2`] or a batch norm ran digitnet's own kernels in this process
 /// (for tests that must know the kernels, not Burn's ops, were measured).
 pub fn own_kernel_calls() -> usize {
     #[cfg(feature = "flex")]
@@ -71,11 +139,11 @@ pub fn own_kernel_calls() -> usize {
     }
 }
 
-/// Environment variable that, set to `off`, makes [`conv2d`] and [`max_pool2x2`] use Burn's ops
+/// Environment variable that, set to `off`, makes every function here use Burn's ops
 /// on every backend (to compare the two, or to rule the kernels out when debugging).
 pub const KERNELS_ENV: &str = "DIGITNET_FLEX_KERNELS";
 
-/// Whether [`conv2d`] and [`max_pool2x2`] run digitnet's own kernels on backend `B`.
+/// Whether the functions here run digitnet's own kernels on backend `B`.
 pub fn uses_own_kernels<B: Backend>() -> bool {
     #[cfg(feature = "flex")]
     {

@@ -1,3 +1,4 @@
+#![cfg(feature = "flex")]
 //! digitnet's flex kernels against Burn's own ops on the same backend: outputs and every
 //! gradient (input, weight, bias) agree to float rounding, for odd sizes and paddings.
 
@@ -16,7 +17,10 @@ fn random<const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
 fn assert_close<const D: usize>(what: &str, ours: Tensor<Flex, D>, burns: Tensor<Flex, D>) {
     let scale = burns.clone().abs().max().into_scalar().max(1.0);
     let diff = (ours - burns).abs().max().into_scalar();
-    assert!(diff <= 1e-4 * scale, "{what}: differs by {diff} (scale {scale})");
+    assert!(
+        diff <= 1e-4 * scale,
+        "{what}: differs by {diff} (scale {scale})"
+    );
 }
 
 #[test]
@@ -43,16 +47,27 @@ fn conv2d_and_its_gradients_match_burn() {
 
         let calls = digitnet_kernels::own_kernel_calls();
         let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), b.clone(), pad);
-        assert!(digitnet_kernels::own_kernel_calls() > calls, "{case}: Burn's op ran");
+        assert!(
+            digitnet_kernels::own_kernel_calls() > calls,
+            "{case}: Burn's op ran"
+        );
         let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
         let burns = module::conv2d(x.clone(), weight.clone(), b.clone(), options);
-        assert_close(&format!("{case}: output"), ours.clone().inner(), burns.clone().inner());
+        assert_close(
+            &format!("{case}: output"),
+            ours.clone().inner(),
+            burns.clone().inner(),
+        );
 
         let g_ours = (ours * upstream.clone()).sum().backward();
         let g_burn = (burns * upstream).sum().backward();
         let grad = |t: &Tensor<B, 4>, g| t.grad(g).expect("gradient");
         assert_close(&format!("{case}: dx"), grad(&x, &g_ours), grad(&x, &g_burn));
-        assert_close(&format!("{case}: dw"), grad(&weight, &g_ours), grad(&weight, &g_burn));
+        assert_close(
+            &format!("{case}: dw"),
+            grad(&weight, &g_ours),
+            grad(&weight, &g_burn),
+        );
         if let Some(b) = &b {
             let (ours, burns) = (b.grad(&g_ours).unwrap(), b.grad(&g_burn).unwrap());
             assert_close(&format!("{case}: db"), ours, burns);
@@ -64,10 +79,18 @@ fn conv2d_and_its_gradients_match_burn() {
 fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
     let x = random([3, 1, 8, 8]);
     let weight = random([4, 1, 3, 3]).require_grad();
-    let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), None, 1).sum().backward();
+    let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), None, 1)
+        .sum()
+        .backward();
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let burns = module::conv2d(x, weight.clone(), None, options).sum().backward();
-    assert_close("dw", weight.grad(&ours).unwrap(), weight.grad(&burns).unwrap());
+    let burns = module::conv2d(x, weight.clone(), None, options)
+        .sum()
+        .backward();
+    assert_close(
+        "dw",
+        weight.grad(&ours).unwrap(),
+        weight.grad(&burns).unwrap(),
+    );
 }
 
 #[test]
@@ -76,10 +99,17 @@ fn max_pool2x2_and_its_gradient_match_burn() {
         let x = random(shape).require_grad();
         let calls = digitnet_kernels::own_kernel_calls();
         let ours = digitnet_kernels::max_pool2x2(x.clone());
-        assert!(digitnet_kernels::own_kernel_calls() > calls, "{shape:?}: Burn's op ran");
+        assert!(
+            digitnet_kernels::own_kernel_calls() > calls,
+            "{shape:?}: Burn's op ran"
+        );
         let burns = module::max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], false);
         assert_eq!(ours.dims(), burns.dims(), "{shape:?}");
-        assert_close(&format!("{shape:?}: output"), ours.clone().inner(), burns.clone().inner());
+        assert_close(
+            &format!("{shape:?}: output"),
+            ours.clone().inner(),
+            burns.clone().inner(),
+        );
         let upstream = random(ours.dims());
         let g_ours = (ours * upstream.clone()).sum().backward();
         let g_burn = (burns * upstream).sum().backward();
@@ -97,4 +127,70 @@ fn inference_backend_gives_the_same_as_autodiff() {
     inner
         .into_data()
         .assert_approx_eq::<f32>(&tracked.into_data(), Tolerance::default());
+}
+
+#[test]
+fn batch_norm_matches_burns_module_in_training_and_inference() {
+    use burn::module::AutodiffModule;
+    use burn::nn::BatchNormConfig;
+    let device = Default::default();
+    for shape in [[4, 3, 6, 6], [1, 2, 3, 5]] {
+        let c = shape[1];
+        let norm = BatchNormConfig::new(c).init::<B>(&device);
+        let gamma = random([c]).require_grad();
+        let beta = random([c]).require_grad();
+        let norm = burn::nn::BatchNorm {
+            gamma: burn::module::Param::from_tensor(gamma.clone()),
+            beta: burn::module::Param::from_tensor(beta.clone()),
+            ..norm
+        };
+        let x = (random(shape) * 3.0 + 1.0).require_grad();
+        let upstream = random(shape);
+
+        let calls = digitnet_kernels::own_kernel_calls();
+        let (ours, mean, var) =
+            digitnet_kernels::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        assert!(
+            digitnet_kernels::own_kernel_calls() > calls,
+            "{shape:?}: Burn's ops ran"
+        );
+        let burns = norm.forward(x.clone());
+        assert_close(
+            &format!("{shape:?}: output"),
+            ours.clone().inner(),
+            burns.clone().inner(),
+        );
+        // Burn's running statistics after one step from (0, 1) with momentum 0.1.
+        let running_mean = norm.running_mean.value_sync().inner();
+        assert_close("mean", mean.inner() * 0.1, running_mean);
+        let running_var = norm.running_var.value_sync().inner();
+        assert_close("var", var.inner() * 0.1 + 0.9, running_var);
+
+        let g_ours = (ours * upstream.clone()).sum().backward();
+        let g_burn = (burns * upstream).sum().backward();
+        assert_close("dx", x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
+        let dgamma = (
+            gamma.grad(&g_ours).unwrap(),
+            norm.gamma.val().grad(&g_burn).unwrap(),
+        );
+        assert_close("dgamma", dgamma.0, dgamma.1);
+        let dbeta = (
+            beta.grad(&g_ours).unwrap(),
+            norm.beta.val().grad(&g_burn).unwrap(),
+        );
+        assert_close("dbeta", dbeta.0, dbeta.1);
+
+        let inference = norm.valid();
+        let x = x.inner();
+        let burns = inference.forward(x.clone());
+        let ours = digitnet_kernels::batch_norm_eval(
+            x,
+            inference.running_mean.value(),
+            inference.running_var.value(),
+            inference.gamma.val(),
+            inference.beta.val(),
+            1e-5,
+        );
+        assert_close("inference", ours, burns);
+    }
 }

@@ -76,7 +76,7 @@ impl<B: Backend> ConvBlock<B> {
             None => self.conv.forward(x),
         };
         if let Some(norm) = &self.norm {
-            x = norm.forward(x);
+            x = batch_norm(norm, x);
         }
         x = self.activation.forward(x);
         if let Some(pool) = &self.pool {
@@ -105,6 +105,30 @@ impl<B: Backend> ConvBlock<B> {
             _ => None,
         }
     }
+}
+
+/// Burn's `BatchNorm::forward` (batch statistics and a running-statistics update when the
+/// backend tracks gradients, the running statistics otherwise), computed by
+/// [`digitnet_kernels`] so that it runs fused on the CPU backend.
+fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+    if !B::ad_enabled(&x.device()) {
+        let (mean, var) = (norm.running_mean.value(), norm.running_var.value());
+        return digitnet_kernels::batch_norm_eval(x, mean, var, gamma, beta, norm.epsilon);
+    }
+    let (y, mean, var) = digitnet_kernels::batch_norm_train(x, gamma, beta, norm.epsilon);
+    let m = norm.momentum;
+    let update = |running: Tensor<B, 1>, batch: Tensor<B, 1>| {
+        running
+            .mul_scalar(1.0 - m)
+            .add(batch.mul_scalar(m))
+            .detach()
+    };
+    norm.running_mean
+        .update(update(norm.running_mean.value_sync(), mean));
+    norm.running_var
+        .update(update(norm.running_var.value_sync(), var));
+    y
 }
 
 /// A convolutional digit classifier; `forward` maps `[N, 1, 28, 28]` images to `[N, 10]` logits.

@@ -73,8 +73,7 @@ fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
                     out[..ow_lo].fill(0.0);
                     out[ow_hi..].fill(0.0);
                     let iw = ow_lo + kj - s.pad;
-                    out[ow_lo..ow_hi]
-                        .copy_from_slice(&plane[ih * s.w + iw..][..ow_hi - ow_lo]);
+                    out[ow_lo..ow_hi].copy_from_slice(&plane[ih * s.w + iw..][..ow_hi - ow_lo]);
                 }
             }
         }
@@ -127,7 +126,15 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
                     }
                     None => 0.0,
                 };
-                sgemm(s.co, r, p, View::rows(weight, r), View::rows(cols, p), beta, y);
+                sgemm(
+                    s.co,
+                    r,
+                    p,
+                    View::rows(weight, r),
+                    View::rows(cols, p),
+                    beta,
+                    y,
+                );
             },
         );
     y
@@ -145,7 +152,15 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
         .for_each_init(
             || vec![0.0f32; r * p],
             |cols, (dx, dy)| {
-                sgemm(r, s.co, p, View::transposed(weight, r), View::rows(dy, p), 0.0, cols);
+                sgemm(
+                    r,
+                    s.co,
+                    p,
+                    View::transposed(weight, r),
+                    View::rows(dy, p),
+                    0.0,
+                    cols,
+                );
                 col2im_add(s, cols, dx);
             },
         );
@@ -156,7 +171,13 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// gradient `dy`: per-thread partial sums over the batch, added at the end.
 pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (p, r) = (s.positions(), s.patch_len());
-    let zeros = || (vec![0.0f32; s.co * r], vec![0.0f32; s.co], vec![0.0f32; r * p]);
+    let zeros = || {
+        (
+            vec![0.0f32; s.co * r],
+            vec![0.0f32; s.co],
+            vec![0.0f32; r * p],
+        )
+    };
     if s.image_len() == 0 || s.out_len() == 0 {
         let (dw, db, _) = zeros();
         return (dw, db);
@@ -166,7 +187,15 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         .zip(dy.par_chunks(s.out_len()))
         .fold(zeros, |(mut dw, mut db, mut cols), (x, dy)| {
             im2col(s, x, &mut cols);
-            sgemm(s.co, p, r, View::rows(dy, p), View::transposed(&cols, p), 1.0, &mut dw);
+            sgemm(
+                s.co,
+                p,
+                r,
+                View::rows(dy, p),
+                View::transposed(&cols, p),
+                1.0,
+                &mut dw,
+            );
             for (b, row) in db.iter_mut().zip(dy.chunks(p)) {
                 *b += row.iter().sum::<f32>();
             }
@@ -198,10 +227,12 @@ mod tests {
                                 for kj in 0..s.k {
                                     let ih = (oh + ki) as isize - s.pad as isize;
                                     let iw = (ow + kj) as isize - s.pad as isize;
-                                    if ih < 0 || iw < 0 || ih >= s.h as isize || iw >= s.w as isize {
+                                    if ih < 0 || iw < 0 || ih >= s.h as isize || iw >= s.w as isize
+                                    {
                                         continue;
                                     }
-                                    acc += x[((n * s.c + ci) * s.h + ih as usize) * s.w + iw as usize]
+                                    acc += x
+                                        [((n * s.c + ci) * s.h + ih as usize) * s.w + iw as usize]
                                         * w[((co * s.c + ci) * s.k + ki) * s.k + kj];
                                 }
                             }
@@ -216,14 +247,29 @@ mod tests {
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
+            })
             .collect()
     }
 
     #[test]
     fn forward_matches_the_definition_for_odd_shapes_and_paddings() {
-        for (n, c, h, w, co, k, pad) in [(2, 3, 5, 7, 4, 3, 1), (1, 1, 4, 4, 2, 3, 0), (3, 2, 6, 5, 3, 5, 2), (1, 2, 3, 3, 1, 5, 2)] {
-            let s = ConvShape { n, c, h, w, co, k, pad };
+        for (n, c, h, w, co, k, pad) in [
+            (2, 3, 5, 7, 4, 3, 1),
+            (1, 1, 4, 4, 2, 3, 0),
+            (3, 2, 6, 5, 3, 5, 2),
+            (1, 2, 3, 3, 1, 5, 2),
+        ] {
+            let s = ConvShape {
+                n,
+                c,
+                h,
+                w,
+                co,
+                k,
+                pad,
+            };
             let x = values(n * c * h * w, 1);
             let wt = values(co * c * k * k, 2);
             let got = forward(&s, &x, &wt, None);

@@ -11,18 +11,29 @@ pub(crate) struct View<'a> {
 impl<'a> View<'a> {
     /// A row-major matrix with `cols` columns.
     pub fn rows(data: &'a [f32], cols: usize) -> Self {
-        Self { data, row_stride: cols, col_stride: 1 }
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Self { data, row_stride: 1, col_stride: cols }
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
     }
 
     fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {
             let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
-            assert!(last < self.data.len(), "gemm operand too small for {rows}x{cols}");
+            assert!(
+                last < self.data.len(),
+                "gemm operand too small for {rows}x{cols}"
+            );
         }
     }
 }

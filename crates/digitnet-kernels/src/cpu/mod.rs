@@ -2,4 +2,5 @@
 
 pub(crate) mod conv;
 mod gemm;
+pub(crate) mod norm;
 pub(crate) mod pool;

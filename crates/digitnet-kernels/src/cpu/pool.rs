@@ -20,7 +20,12 @@ pub(crate) fn forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>
                 let top = &x[2 * oh * w..][..w];
                 let bottom = &x[(2 * oh + 1) * w..][..w];
                 for ow in 0..wo {
-                    let window = [top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]];
+                    let window = [
+                        top[2 * ow],
+                        top[2 * ow + 1],
+                        bottom[2 * ow],
+                        bottom[2 * ow + 1],
+                    ];
                     let mut best = 0;
                     for i in 1..4 {
                         if window[i] > window[best] {
@@ -63,7 +68,9 @@ mod tests {
     #[test]
     fn pools_odd_planes_and_routes_gradients_to_the_winners() {
         // One 3x5 plane: rows 0-1 form two windows; row 2 and column 4 are dropped.
-        let x = [1.0, 5.0, 2.0, 0.0, 9.0, 3.0, 4.0, 7.0, 1.0, 9.0, 8.0, 8.0, 8.0, 8.0, 8.0];
+        let x = [
+            1.0, 5.0, 2.0, 0.0, 9.0, 3.0, 4.0, 7.0, 1.0, 9.0, 8.0, 8.0, 8.0, 8.0, 8.0,
+        ];
         let (y, arg) = forward(&x, 1, 3, 5);
         assert_eq!(y, vec![5.0, 7.0]);
         assert_eq!(arg, vec![1, 2]);

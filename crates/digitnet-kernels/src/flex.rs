@@ -99,8 +99,8 @@ fn prim<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
 }
 
 /// The contiguous `f32` values of `t` (copied only when `t` is a strided view).
-fn values(t: &FlexTensor) -> Arc<FlexTensor> {
-    Arc::new(t.to_contiguous())
+fn values(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
 }
 
 fn slice(t: &FlexTensor) -> &[f32] {
@@ -136,7 +136,7 @@ fn conv_flex(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, pad: usize)
     let s = conv_shape(x, w, pad);
     let (x, w) = (values(x), values(w));
     let b = b.map(values);
-    let y = conv::forward(&s, slice(&x), slice(&w), b.as_deref().map(slice));
+    let y = conv::forward(&s, slice(&x), slice(&w), b.as_ref().map(slice));
     tensor(y, [s.n, s.co, s.ho(), s.wo()])
 }
 

@@ -16,6 +16,7 @@ pub mod inference;
 pub mod model_io;
 pub mod plots;
 pub mod progress;
+pub mod recorder;
 pub mod schedule;
 pub mod train;
 

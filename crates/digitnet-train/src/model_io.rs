@@ -1,5 +1,6 @@
-//! Saving and loading trained models: `model.mpk` (Burn's named MessagePack recorder, full
-//! precision) and `model.safetensors` (for other tools), both written atomically. Loading goes
+//! Saving and loading trained models: `model.mpk` (Burn's named MessagePack format, full
+//! precision, through [`ModelRecorder`]) and `model.safetensors` (for other tools), both written
+//! atomically. Loading goes
 //! through the SafeTensors file with strict shape and name checks, so a record that does not
 //! match its config is a clear error instead of a silently wrong model.
 
@@ -8,49 +9,41 @@ use std::path::Path;
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::Backend;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn_store::{ModuleSnapshot, SafetensorsStore, SafetensorsStoreError};
 use digitnet_model::DigitModel;
 
 use crate::artifacts::{ArtifactDir, names};
 use crate::config::TrainingConfig;
 use crate::error::{Result, TrainError};
+pub use crate::recorder::ModelRecorder;
 
 /// Version of digitnet's saved-model layout, stored in the SafeTensors metadata.
 pub const FORMAT_VERSION: &str = "1";
 const FORMAT_KEY: &str = "digitnet.format_version";
 
-/// The recorder used for model records and checkpoints: full precision (not half, like
-/// Burn's `CompactRecorder`).
-pub type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
-
 /// Writes `model` into `dir` as `model.mpk` and `model.safetensors`, each atomically.
 pub fn save_model<B: Backend>(model: &DigitModel<B>, dir: &ArtifactDir) -> Result<()> {
-    // The recorder appends ".mpk" itself.
-    let partial = dir.file(".model-partial");
-    let written = partial.with_extension("mpk");
+    // The recorder writes atomically and appends ".mpk" itself.
+    let mpk = dir.file(names::MODEL);
     model
         .clone()
-        .save_file(&partial, &ModelRecorder::new())
+        .save_file(mpk.with_extension(""), &ModelRecorder::new())
         .map_err(|e| TrainError::Record {
-            path: written.clone(),
+            path: mpk.clone(),
             message: e.to_string(),
         })?;
-    rename(&written, &dir.file(names::MODEL))?;
 
-    let partial = dir.file(".model-partial.safetensors");
-    let mut store = SafetensorsStore::from_file(&partial).metadata(FORMAT_KEY, FORMAT_VERSION);
+    let path = dir.file(names::SAFETENSORS);
+    let record_error = |message: String| TrainError::Record {
+        path: path.clone(),
+        message,
+    };
+    let mut store = SafetensorsStore::from_bytes(None).metadata(FORMAT_KEY, FORMAT_VERSION);
     model
         .save_into(&mut store)
-        .map_err(|e| TrainError::Record {
-            path: partial.clone(),
-            message: e.to_string(),
-        })?;
-    rename(&partial, &dir.file(names::SAFETENSORS))
-}
-
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| TrainError::io(to, "rename into place", e))
+        .map_err(|e| record_error(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| record_error(e.to_string()))?;
+    digitnet_data::atomic::write_atomic(&path, &bytes).map_err(|e| record_error(e.to_string()))
 }
 
 /// Reads `config.json` from an artifact directory.
@@ -80,24 +73,42 @@ pub fn parse_config(json: &str, path: &Path) -> Result<TrainingConfig> {
 }
 
 /// Loads the model described by `config` with the weights of `weights` (a SafeTensors file
-/// written by [`save_model`]); any missing, extra or mis-shaped tensor is an error.
+/// written by [`save_model`]); another format version, or any missing, extra or mis-shaped
+/// tensor, is an error.
 pub fn load_weights<B: Backend>(
     config: &TrainingConfig,
     weights: &Path,
     device: &B::Device,
 ) -> Result<DigitModel<B>> {
-    if !weights.is_file() {
-        return Err(TrainError::Record {
-            path: weights.to_path_buf(),
-            message: "no such file".into(),
-        });
+    let bytes = std::fs::read(weights).map_err(|e| TrainError::Record {
+        path: weights.to_path_buf(),
+        message: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".into(),
+            _ => format!("cannot read it ({e})"),
+        },
+    })?;
+    load_weights_from_bytes(config, &bytes, weights, device)
+}
+
+/// Checks that `bytes` is a SafeTensors file written by a digitnet that uses this crate's
+/// [`FORMAT_VERSION`].
+fn check_format_version(bytes: &[u8], name: &Path) -> Result<()> {
+    let record_error = |message: String| TrainError::Record {
+        path: name.to_path_buf(),
+        message,
+    };
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| record_error(format!("not a SafeTensors model file ({e})")))?;
+    match metadata.metadata().as_ref().and_then(|m| m.get(FORMAT_KEY)) {
+        Some(version) if version == FORMAT_VERSION => Ok(()),
+        Some(version) => Err(record_error(format!(
+            "it was saved in digitnet model format {version}; this digitnet reads format \
+             {FORMAT_VERSION}"
+        ))),
+        None => Err(record_error(format!(
+            "a SafeTensors file, but not one saved by digitnet (no {FORMAT_KEY} in its metadata)"
+        ))),
     }
-    load_from_store(
-        config,
-        SafetensorsStore::from_file(weights),
-        weights,
-        device,
-    )
 }
 
 /// Like [`load_weights`] for SafeTensors bytes held in memory; `name` only labels errors.
@@ -107,6 +118,7 @@ pub fn load_weights_from_bytes<B: Backend>(
     name: &Path,
     device: &B::Device,
 ) -> Result<DigitModel<B>> {
+    check_format_version(bytes, name)?;
     load_from_store(
         config,
         SafetensorsStore::from_bytes(Some(bytes.to_vec())),

@@ -156,6 +156,15 @@ pub enum DataError {
     #[error("{0}")]
     InvalidSplit(String),
 
+    /// A picture to recognise cannot be used (empty, not an image, too large, undecodable, blank).
+    #[error("{path}: {message}")]
+    BadImage {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// Writing a PNG (e.g. a sample grid) failed.
     #[error("{path}: cannot write image: {message}")]
     Image {

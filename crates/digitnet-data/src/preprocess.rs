@@ -7,7 +7,7 @@ use std::io::Seek;
 use std::path::Path;
 
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageReader, Limits, Luma};
+use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Limits, Luma};
 
 use crate::error::{DataError, Result};
 use crate::idx::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -20,7 +20,7 @@ pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 pub const DIGIT_BOX: u32 = 20;
 
 fn image_error(path: &Path, message: impl Into<String>) -> DataError {
-    DataError::Image {
+    DataError::BadImage {
         path: path.to_path_buf(),
         message: message.into(),
     }
@@ -28,8 +28,9 @@ fn image_error(path: &Path, message: impl Into<String>) -> DataError {
 
 /// Reads an image file (PNG or JPEG) and converts it to a 28x28 MNIST-style image.
 pub fn load_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS]> {
-    let reader = ImageReader::open(path).map_err(|e| DataError::io(path, "open", e))?;
-    decode_digit(reader, path)
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, "open", e))?;
+    // The format comes from the content alone, never from the file name.
+    decode_digit(ImageReader::new(std::io::BufReader::new(file)), path)
 }
 
 /// Like [`load_digit`] for an image held in memory; `name` only labels errors.
@@ -44,8 +45,23 @@ fn decode_digit<R: BufRead + Seek>(
     let mut reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, "read", e))?;
-    if reader.format().is_none() {
-        return Err(image_error(path, "not a PNG or JPEG image"));
+    match reader.format() {
+        Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
+        Some(other) => {
+            return Err(image_error(
+                path,
+                format!("a {other:?} image; digitnet reads PNG and JPEG"),
+            ));
+        }
+        None => {
+            let empty = reader.into_inner().fill_buf().is_ok_and(|b| b.is_empty());
+            let what = if empty {
+                "an empty file, not an image"
+            } else {
+                "not a PNG or JPEG image"
+            };
+            return Err(image_error(path, what));
+        }
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);

@@ -21,6 +21,8 @@ use digitnet::train::evaluate;
 type B = Autodiff<Flex>;
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs: usize = std::env::args().nth(1).map_or(Ok(2), |a| a.parse())?;
     let learning_rate = 1e-3;
     let device = Default::default();

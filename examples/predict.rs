@@ -13,6 +13,8 @@ use digitnet::data::{DatasetKind, MnistBatcher};
 use digitnet::train::{ArtifactDir, model_io, predict};
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { digitnet::backend::single_threaded_gemm() };
     let mut args = std::env::args().skip(1);
     let artifacts = args
         .next()

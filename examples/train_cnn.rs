@@ -13,6 +13,8 @@ use digitnet::model::Preset;
 use digitnet::train::{TrainOptions, TrainingConfig, evaluate, train};
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs = std::env::args().nth(1).map_or(Ok(3), |a| a.parse())?;
     let config = TrainingConfig::for_preset(Preset::CnnBn).with_epochs(epochs);
     let data = Mnist::load(&DataSource::new(DatasetKind::Mnist))?

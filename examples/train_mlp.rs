@@ -12,6 +12,8 @@ use digitnet::model::Preset;
 use digitnet::train::{OptimizerKind, TrainOptions, TrainingConfig, evaluate, train};
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs = std::env::args().nth(1).map_or(Ok(5), |a| a.parse())?;
     let mut config = TrainingConfig::for_preset(Preset::MlpA).with_epochs(epochs);
     config.optimizer.kind = OptimizerKind::Sgd;

@@ -66,6 +66,8 @@ pub struct Args {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, before any other thread starts.
+    unsafe { digitnet::backend::single_threaded_gemm() };
     let args = Args::parse();
     let mnist = load_data()?;
     if let [backend, model] = &args.epoch_child[..] {

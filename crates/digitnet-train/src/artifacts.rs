@@ -81,6 +81,41 @@ impl ArtifactDir {
         Ok(())
     }
 
+    /// Removes temporary files that a killed run left mid-write (`.digitnet-*.part`, beside the
+    /// files they were to replace); the files under their real names are always complete.
+    pub fn remove_stale_temporaries(&self) -> Result<()> {
+        for dir in [self.root.clone(), self.file(names::CHECKPOINTS)] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".digitnet-") && name.ends_with(".part") {
+                    let path = entry.path();
+                    std::fs::remove_file(&path)
+                        .map_err(|e| TrainError::io(&path, "remove stale temporary file", e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails before training when the file system has less than `needed` bytes free.
+    pub fn check_free_space(&self, needed: u64) -> Result<()> {
+        let Some(available) = free_space(&self.root) else {
+            return Ok(());
+        };
+        if available < needed {
+            const MIB: f64 = 1024.0 * 1024.0;
+            return Err(TrainError::DiskFull {
+                dir: self.root.clone(),
+                needed_mib: needed as f64 / MIB,
+                available_mib: available as f64 / MIB,
+            });
+        }
+        Ok(())
+    }
+
     /// Removes what a previous run left (checkpoints, metrics, model, plots), keeping anything else.
     pub fn clear_previous_run(&self) -> Result<()> {
         let checkpoints = self.file(names::CHECKPOINTS);
@@ -108,6 +143,40 @@ impl ArtifactDir {
     }
 }
 
+/// Bytes a run writes at most at once for a model of `params` f32 parameters: burn-train keeps
+/// two epochs' checkpoints and writes a third before deleting the oldest, each the model plus
+/// the optimiser state (`optimizer_copies` tensors per parameter: 2 for Adam, 1 for SGD with
+/// momentum); then the final model twice (MessagePack and SafeTensors) with one temporary copy;
+/// plus 4 MiB for metrics and plots.
+pub fn bytes_needed(params: usize, optimizer_copies: usize) -> u64 {
+    let model = params as u64 * 4;
+    3 * model * (1 + optimizer_copies as u64) + 3 * model + 4 * 1024 * 1024
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir` (`None` where unknown).
+#[cfg(unix)]
+fn free_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `path` is a NUL-terminated string and `stat` a writable statvfs.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs succeeded, so it filled the struct (zeroed before in any case).
+    let stat = unsafe { stat.assume_init() };
+    // The field types differ between platforms (u32 on some 32-bit ones).
+    #[allow(clippy::useless_conversion)]
+    let (blocks, block_size) = (u64::from(stat.f_bavail), u64::from(stat.f_frsize));
+    Some(blocks.saturating_mul(block_size))
+}
+
+#[cfg(not(unix))]
+fn free_space(_dir: &Path) -> Option<u64> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +193,54 @@ mod tests {
         }
         std::fs::write(cp.join("model-2.mpk"), b"x").unwrap();
         assert_eq!(artifacts.last_checkpoint(), Some(1));
+    }
+
+    #[test]
+    fn free_space_is_checked_against_the_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = ArtifactDir::new(dir.path());
+        let free = free_space(dir.path()).expect("statvfs works on the temp dir");
+        assert!(free > 0);
+        artifacts.check_free_space(1).unwrap();
+        let err = artifacts
+            .check_free_space(free * 2 + (1 << 30))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not enough free disk space"),
+            "{err}"
+        );
+        // The default CNN with Adam: about 15 MiB.
+        let need = bytes_needed(242_218, 2) as f64 / (1024.0 * 1024.0);
+        assert!((10.0..20.0).contains(&need), "{need}");
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_real_files_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = ArtifactDir::new(dir.path());
+        let cp = dir.path().join(names::CHECKPOINTS);
+        std::fs::create_dir_all(&cp).unwrap();
+        std::fs::write(cp.join(".digitnet-abc.part"), b"half").unwrap();
+        std::fs::write(dir.path().join(".digitnet-xyz.part"), b"half").unwrap();
+        std::fs::write(cp.join("model-1.mpk"), b"whole").unwrap();
+        artifacts.remove_stale_temporaries().unwrap();
+        let left: Vec<_> = walk(dir.path());
+        assert_eq!(left, vec!["checkpoint", "checkpoint/model-1.mpk"]);
+    }
+
+    fn walk(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
     }
 }

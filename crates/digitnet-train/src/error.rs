@@ -43,6 +43,20 @@ pub enum TrainError {
         message: String,
     },
 
+    /// The artifact directory's file system has too little free space for the run's files.
+    #[error(
+        "{dir}: not enough free disk space: this run writes about {needed_mib:.1} MiB \
+         (checkpoints and the model), the file system has {available_mib:.1} MiB free"
+    )]
+    DiskFull {
+        /// The artifact directory.
+        dir: PathBuf,
+        /// Estimated need.
+        needed_mib: f64,
+        /// Free space found.
+        available_mib: f64,
+    },
+
     /// A training setting is out of range.
     #[error("invalid training setting: {0}")]
     InvalidSetting(String),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
 use burn::data::dataset::transform::PartialDataset;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, Optimizer, SgdConfig};
@@ -101,6 +101,7 @@ pub fn train_data_parallel<B: AutodiffBackend>(
     let started = Instant::now();
     let artifacts = ArtifactDir::new(&options.artifact_dir);
     artifacts.create()?;
+    artifacts.remove_stale_temporaries()?;
     let resume_from = if options.resume {
         let saved = model_io::load_config(&artifacts)?;
         if saved.model != config.model {
@@ -151,6 +152,14 @@ pub fn train_data_parallel<B: AutodiffBackend>(
     let model = Classifier {
         model: config.model.init::<B>(device)?,
     };
+    let optimizer_copies = match config.optimizer.kind {
+        OptimizerKind::Adam | OptimizerKind::AdamW => 2,
+        OptimizerKind::Sgd => 1,
+    };
+    artifacts.check_free_space(crate::artifacts::bytes_needed(
+        model.model.num_params(),
+        optimizer_copies,
+    ))?;
     let steps_per_epoch = train_len
         .div_ceil(config.batch_size)
         .div_ceil(devices.len());

@@ -188,7 +188,7 @@ fn bad_files_give_one_clear_error_naming_the_file() {
             b"these are my notes\n".to_vec(),
             "not a PNG or JPEG image",
         ),
-        ("huge.png", png_header_only(20_000, 20_000), "cannot decode"),
+        ("huge.png", png_header_only(20_000, 20_000), "too large"),
         (
             "blank.png",
             encode(

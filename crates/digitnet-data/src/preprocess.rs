@@ -68,9 +68,17 @@ fn decode_digit<R: BufRead + Seek>(
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| image_error(path, format!("cannot decode: {e}")))?;
+    let img = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => image_error(
+            path,
+            format!(
+                "too large: digitnet reads pictures of at most {MAX_SIDE}x{MAX_SIDE} pixels \
+                 ({} MiB decoded)",
+                MAX_DECODE_BYTES >> 20
+            ),
+        ),
+        other => image_error(path, format!("cannot decode: {other}")),
+    })?;
     to_mnist(&img).ok_or_else(|| image_error(path, "no digit found: the image is blank"))
 }
 

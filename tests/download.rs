@@ -1,6 +1,7 @@
 //! The download path against a real HTTP server on 127.0.0.1: good file, bad checksum, 404,
-//! truncated body, garbage, first mirror down and second good. A failed download never leaves a
-//! file (partial or temporary) behind.
+//! truncated body, garbage, first mirror down and second good, a download cut at any point
+//! retried on the next mirror, two processes downloading into one directory at once. A failed
+//! download never leaves a file (partial or temporary) behind.
 
 mod common;
 
@@ -141,4 +142,87 @@ fn download_disabled_is_a_clear_not_found() {
     let src = source(vec![dead_mirror()], dir.path()).download(false);
     let err = fetch_labels(&src).unwrap_err();
     assert!(matches!(err, DataError::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn a_download_cut_at_any_point_leaves_nothing_and_the_next_mirror_is_tried() {
+    let body = sample_gz(LABELS);
+    for sent in [0, 1, 9, 10, body.len() / 3, body.len() / 2, body.len() - 1] {
+        let server = Server::start();
+        server.route(
+            &format!("/a/{LABELS}.gz"),
+            Reply::Truncated {
+                body: body.clone(),
+                sent,
+            },
+        );
+        server.route(&format!("/b/{LABELS}.gz"), Reply::Ok(body.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let mirrors = vec![server.mirror("/a/"), server.mirror("/b/")];
+        let path = fetch_labels(&source(mirrors, dir.path()))
+            .unwrap_or_else(|e| panic!("cut at {sent} bytes: {e}"));
+        assert_eq!(std::fs::read(path).unwrap(), body, "cut at {sent}");
+        assert_eq!(
+            server.hits(),
+            vec![format!("/a/{LABELS}.gz"), format!("/b/{LABELS}.gz")],
+            "cut at {sent}"
+        );
+        assert_eq!(
+            entries(dir.path()),
+            vec![format!("{LABELS}.gz")],
+            "cut at {sent}"
+        );
+    }
+}
+
+#[test]
+fn two_processes_downloading_into_one_directory_at_once_do_not_corrupt_it() {
+    let server = Server::start();
+    for name in common::FILES {
+        server.route(
+            &format!("/m/{name}.gz"),
+            Reply::Slow {
+                body: sample_gz(name),
+                pause_ms: 40,
+            },
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_digitnet"))
+            .args(["download", "--no-verify", "--data-dir"])
+            .arg(dir.path())
+            .env("DIGITNET_MIRRORS", server.mirror("/m/"))
+            .env("DIGITNET_CACHE_DIR", dir.path().join("cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Both fetched the first file at the same time (each file takes over 600 ms to arrive), and
+    // the result is the four whole files, nothing else (no temporary file of either process).
+    let hits = server.hits();
+    let first = format!("/m/{}.gz", common::FILES[0]);
+    assert_eq!(hits.iter().filter(|h| **h == first).count(), 2, "{hits:?}");
+    let mut expected: Vec<String> = common::FILES.iter().map(|f| format!("{f}.gz")).collect();
+    expected.sort();
+    let mut found = entries(dir.path());
+    found.retain(|e| e != "cache");
+    assert_eq!(found, expected);
+    for name in common::FILES {
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("{name}.gz"))).unwrap(),
+            sample_gz(name),
+            "{name}"
+        );
+    }
 }

@@ -16,6 +16,8 @@ pub enum Reply {
     Status(u16),
     /// 200 announcing the full length but sending only the first `sent` bytes, then closing.
     Truncated { body: Vec<u8>, sent: usize },
+    /// 200 with this body, sent in 16 pieces with `pause_ms` between them (to overlap clients).
+    Slow { body: Vec<u8>, pause_ms: u64 },
 }
 
 /// A running server; it stops accepting when dropped... or at process exit (its thread only
@@ -98,6 +100,7 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Reply>>, hits: &Mutex
         Reply::Ok(body) => respond(&mut stream, 200, &body, body.len()),
         Reply::Status(code) => respond(&mut stream, code, b"no such file", 12),
         Reply::Truncated { body, sent } => respond(&mut stream, 200, &body[..sent], body.len()),
+        Reply::Slow { body, pause_ms } => respond_slowly(&mut stream, &body, pause_ms),
     };
 }
 
@@ -115,4 +118,19 @@ fn respond(
     )?;
     stream.write_all(body)?;
     stream.flush()
+}
+
+fn respond_slowly(stream: &mut TcpStream, body: &[u8], pause_ms: u64) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    for piece in body.chunks(body.len().div_ceil(16).max(1)) {
+        stream.write_all(piece)?;
+        stream.flush()?;
+        thread::sleep(std::time::Duration::from_millis(pause_ms));
+    }
+    Ok(())
 }

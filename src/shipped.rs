@@ -12,6 +12,7 @@ use crate::train::{TrainError, TrainingConfig, model_io};
 
 const CONFIG_JSON: &str = include_str!("../weights/cnn-bn/config.json");
 const WEIGHTS: &[u8] = include_bytes!("../weights/cnn-bn/model.safetensors");
+const METRICS_CSV: &str = include_str!("../weights/cnn-bn/metrics.csv");
 
 /// The shipped model's weights: a SafeTensors file (see [`model_io::load_weights_from_bytes`]).
 pub fn weights() -> &'static [u8] {
@@ -21,6 +22,11 @@ pub fn weights() -> &'static [u8] {
 /// The training configuration of the shipped model.
 pub fn config() -> Result<TrainingConfig, TrainError> {
     model_io::parse_config(CONFIG_JSON, Path::new("<shipped>/config.json"))
+}
+
+/// The per-epoch metrics of the shipped model's training run (its `metrics.csv`).
+pub fn metrics() -> Result<Vec<crate::train::EpochRecord>, TrainError> {
+    crate::train::history::parse_metrics_csv(METRICS_CSV, Path::new("<shipped>/metrics.csv"))
 }
 
 /// The shipped model on `device`, with its configuration.

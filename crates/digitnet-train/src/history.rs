@@ -55,6 +55,11 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<EpochRecord>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(TrainError::io(path, "read", e)),
     };
+    parse_metrics_csv(&text, path)
+}
+
+/// Parses the text of a `metrics.csv`; `path` only labels errors.
+pub fn parse_metrics_csv(text: &str, path: &Path) -> Result<Vec<EpochRecord>> {
     let bad = |line: usize, why: &str| TrainError::Config {
         path: path.to_path_buf(),
         message: format!("line {line}: {why}"),

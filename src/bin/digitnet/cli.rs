@@ -33,6 +33,9 @@ pub enum Command {
     Predict(crate::predict_cmd::PredictArgs),
     /// List the backends compiled into this build and their devices.
     Backends,
+    /// Serve a page to draw digits and watch the model read them, plus a JSON API.
+    #[cfg(feature = "serve")]
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Arguments of `digitnet info`.

@@ -11,6 +11,8 @@ mod info;
 mod model_source;
 mod predict_cmd;
 mod report;
+#[cfg(feature = "serve")]
+mod serve;
 mod show;
 mod train_cmd;
 
@@ -28,6 +30,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Eval(args) => eval_cmd::run(&args),
         cli::Command::Predict(args) => predict_cmd::run(&args),
         cli::Command::Backends => backends_cmd::run(),
+        #[cfg(feature = "serve")]
+        cli::Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

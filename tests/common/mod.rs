@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod http;
+pub mod served;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

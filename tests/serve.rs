@@ -214,3 +214,63 @@ fn concurrent_clients_are_all_answered() {
         "{correct} of 80 concurrent predictions right"
     );
 }
+
+#[test]
+fn serves_a_model_trained_with_digitnet_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("mlp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digitnet"))
+        .args([
+            "train",
+            "--preset",
+            "mlp-a",
+            "--epochs",
+            "1",
+            "--limit-train",
+            "1000",
+        ])
+        .args([
+            "--progress",
+            "quiet",
+            "--offline",
+            "--no-verify",
+            "--data-dir",
+        ])
+        .arg(common::sample_dir())
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Served::start_with(&["--artifacts", artifacts.to_str().unwrap()]);
+    let (status, model) = get(&server.base, "/api/model");
+    assert_eq!(status, 200);
+    assert_eq!(model["name"], "mlp-a");
+    assert_eq!(model["parameters"], 109_386);
+    assert_eq!(model["epochs_trained"], 1);
+    let (pixels, _) = sample_digit(0);
+    let (status, json) = post(
+        &server.base,
+        "image/png",
+        &encode(&pixels, image::ImageFormat::Png),
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["model"], "mlp-a");
+
+    // A directory that holds no model: one clear line, exit 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digitnet"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--artifacts"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("config.json") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

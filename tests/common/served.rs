@@ -13,8 +13,14 @@ pub struct Served {
 impl Served {
     /// Starts the server on a free port with the shipped weights and waits until it listens.
     pub fn start() -> Served {
+        Served::start_with(&[])
+    }
+
+    /// Like [`Served::start`] with extra arguments (e.g. `--artifacts DIR`).
+    pub fn start_with(extra: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_digitnet"))
             .args(["serve", "--backend", "flex", "--addr", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,7 +1,8 @@
 //! CPU thread pools. digitnet's flex kernels and Burn's ndarray backend split work over the batch
 //! with rayon and call `matrixmultiply`'s SGEMM inside each task. `burn-ndarray`'s multi-threading
 //! also turns on `matrixmultiply`'s own thread pool, which then nests inside rayon's: on two
-//! cores the pools spin against each other (measured with `cargo bench --bench throughput`:
+//! cores the pools spin against each other (measured with `cargo bench --bench throughput`, as
+//! `MATMUL_NUM_THREADS=2` vs `=1`, before the benchmark called this function:
 //! CNN B training on flex 3,844 -> 4,498 img/s, infer@1000 on CNN A 6,114 -> 9,580 img/s, ndarray
 //! CNN B training 49 -> 71 img/s, when `matrixmultiply` keeps to one thread).
 

@@ -153,6 +153,17 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_answering() {
             400,
             "blank",
         ),
+        // Over-limit bodies: the client writes all of it before reading, and must still get
+        // the JSON answer rather than a broken pipe (the server drains what it refuses).
+        ("image/png", huge.clone(), 413, "over 4 MiB"),
+        (
+            "image/png",
+            vec![0u8; 4 * 1024 * 1024 + 1],
+            413,
+            "over 4 MiB",
+        ),
+        ("image/jpeg", vec![0u8; 20 * 1024 * 1024], 413, "over 4 MiB"),
+        ("text/plain", huge.clone(), 415, "not supported"),
         ("image/png", huge, 413, "over 4 MiB"),
         (
             "application/json",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -20,6 +20,47 @@ use super::worker::Job;
 
 /// The largest request body accepted (a PNG of a big photo of a digit fits easily).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of an over-limit body is read and thrown away so that a client that writes its
+/// whole body before reading (most do) gets the 413 answer rather than a broken pipe.
+/// Past this the connection is closed without reading further.
+const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a request body was not read.
+enum BodyError {
+    /// Over [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The connection failed mid-body.
+    Read(String),
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]. An over-limit body is drained (up to
+/// [`MAX_DRAINED_BYTES`]) before the error is returned, so the answer reaches the client.
+async fn read_body(mut body: Body, declared_len: Option<u64>) -> Result<Bytes, BodyError> {
+    if declared_len.is_some_and(|n| n > MAX_DRAINED_BYTES as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= MAX_BODY_BYTES {
+            bytes.extend_from_slice(&data);
+        } else if seen > MAX_DRAINED_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(bytes))
+}
 
 const PAGE: &str = include_str!("page.html");
 
@@ -67,6 +108,10 @@ async fn predict(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let kind = content_type(&headers);
     let is_image = matches!(kind.as_deref(), Some("image/png" | "image/jpeg"));
     let is_json = kind.as_deref() == Some("application/json");
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = read_body(body, declared_len).await;
     if !is_image && !is_json {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -77,15 +122,15 @@ async fn predict(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             ),
         );
     }
-    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = match body {
         Ok(b) => b,
-        Err(e) if e.to_string().contains("length limit") => {
+        Err(BodyError::TooLarge) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body over {} MiB", MAX_BODY_BYTES >> 20),
             );
         }
-        Err(e) => {
+        Err(BodyError::Read(e)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the body: {e}"),

@@ -48,7 +48,9 @@ fn main() -> anyhow::Result<()> {
                 let value: f32 = loss.clone().into_scalar().elem();
                 println!("epoch {epoch} batch {i:>4}: loss {value:.4}");
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            // On flex, backward's kernels start faster from the kernels' own threads.
+            let grads = model.on_kernel_threads(|| loss.backward());
+            let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(learning_rate, model, grads);
         }
         // Evaluation runs on the inner (non-autodiff) backend: no gradient bookkeeping.

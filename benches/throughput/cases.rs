@@ -114,7 +114,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             .model
             .as_ref()
             .expect("model is only taken inside step");
-        GradientsParams::from_grads(loss.backward(), model)
+        // As digitnet-train's training step does.
+        let grads = model.on_kernel_threads(|| loss.backward());
+        GradientsParams::from_grads(grads, model)
     }
 
     /// One optimizer step with `grads`; waits until the new parameters exist.

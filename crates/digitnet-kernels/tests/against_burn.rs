@@ -194,3 +194,41 @@ fn batch_norm_matches_burns_module_in_training_and_inference() {
         assert_close("inference", ours, burns);
     }
 }
+
+#[test]
+fn a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool() {
+    // One image, 64 channels of 288-long patches: the forward splits its GEMM by channels.
+    let x = Tensor::<Flex, 4>::random(
+        [1, 32, 14, 14],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    let weight = Tensor::<Flex, 4>::random(
+        [64, 32, 3, 3],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    let bias = Tensor::<Flex, 1>::random([64], Distribution::Normal(0.0, 1.0), &Default::default());
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let burns = module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options);
+    let outside = digitnet_kernels::conv2d(x.clone(), weight.clone(), Some(bias.clone()), 1);
+    let inside = digitnet_kernels::on_kernel_threads::<Flex, _>(|| {
+        digitnet_kernels::conv2d(x, weight, Some(bias), 1)
+    });
+    assert_close("outside the pool", outside, burns.clone());
+    assert_close("inside the pool", inside, burns);
+}
+
+#[test]
+fn on_kernel_threads_runs_on_a_pool_thread_once() {
+    // A test thread is not one of rayon's.
+    assert_eq!(rayon::current_thread_index(), None);
+    let outer = digitnet_kernels::on_kernel_threads::<B, _>(|| {
+        let here = rayon::current_thread_index();
+        // Nested: runs in place, on the same pool thread.
+        let nested = digitnet_kernels::on_kernel_threads::<Flex, _>(rayon::current_thread_index);
+        (here, nested)
+    });
+    assert!(outer.0.is_some(), "not moved to a pool thread");
+    assert_eq!(outer.0, outer.1);
+}

@@ -237,13 +237,16 @@ impl CnnConfig {
 
 impl<B: Backend> Cnn<B> {
     /// Maps images `[N, C, H, W]` to class logits `[N, num_classes]`.
+    /// On flex this runs on the kernels' thread pool ([`digitnet_kernels::on_kernel_threads`]).
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = self.blocks.iter().fold(images, |x, block| block.forward(x));
-        dense_forward(
-            &self.linears,
-            self.dropout.as_ref(),
-            &self.activation,
-            x.flatten(1, 3),
-        )
+        digitnet_kernels::on_kernel_threads::<B, _>(|| {
+            let x = self.blocks.iter().fold(images, |x, block| block.forward(x));
+            dense_forward(
+                &self.linears,
+                self.dropout.as_ref(),
+                &self.activation,
+                x.flatten(1, 3),
+            )
+        })
     }
 }

@@ -103,6 +103,10 @@ fn col2im_add(s: &ConvShape, cols: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// Multiply-adds per image from which a batch smaller than the thread count splits each image's
+/// GEMM across threads (by blocks of output channels) rather than giving one thread per image.
+const SPLIT_MACS: usize = 1 << 20;
+
 /// `y = conv(x, weight) + bias`: `x [n, c, h, w]`, `weight [co, c, k, k]`, `bias [co]`; returns
 /// `[n, co, ho, wo]`.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
@@ -111,33 +115,80 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
     if s.out_len() == 0 {
         return y;
     }
+    let threads = rayon::current_num_threads();
+    if s.n < threads && s.co * r * p >= SPLIT_MACS {
+        forward_split(s, x, weight, bias, &mut y, threads);
+        return y;
+    }
     y.par_chunks_mut(s.out_len())
         .zip(x.par_chunks(s.image_len().max(1)))
         .for_each_init(
             || vec![0.0f32; r * p],
             |cols, (y, x)| {
                 im2col(s, x, cols);
-                let beta = match bias {
-                    Some(bias) => {
-                        for (row, &b) in y.chunks_mut(p).zip(bias) {
-                            row.fill(b);
-                        }
-                        1.0
-                    }
-                    None => 0.0,
-                };
-                sgemm(
-                    s.co,
-                    r,
-                    p,
-                    View::rows(weight, r),
-                    View::rows(cols, p),
-                    beta,
-                    y,
-                );
+                channels_forward(s, weight, bias, cols, 0, y);
             },
         );
     y
+}
+
+/// Output channels `co0..` of one image (as many as `y` holds rows of `ho * wo`) from its patches
+/// `cols`: `y = weight[co0..] * cols + bias[co0..]`.
+fn channels_forward(
+    s: &ConvShape,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    cols: &[f32],
+    co0: usize,
+    y: &mut [f32],
+) {
+    let (p, r) = (s.positions(), s.patch_len());
+    let m = y.len() / p;
+    let beta = match bias {
+        Some(bias) => {
+            for (row, &b) in y.chunks_mut(p).zip(&bias[co0..]) {
+                row.fill(b);
+            }
+            1.0
+        }
+        None => 0.0,
+    };
+    sgemm(
+        m,
+        r,
+        p,
+        View::rows(&weight[co0 * r..], r),
+        View::rows(cols, p),
+        beta,
+        y,
+    );
+}
+
+/// [`forward`] for a batch smaller than the thread count (a single image, in inference): every
+/// image's patches first, then each image's output channels in blocks, one task per block.
+fn forward_split(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    threads: usize,
+) {
+    let (p, r) = (s.positions(), s.patch_len());
+    let mut cols = vec![0.0f32; s.n * r * p];
+    cols.par_chunks_mut(r * p)
+        .zip(x.par_chunks(s.image_len().max(1)))
+        .for_each(|(cols, x)| im2col(s, x, cols));
+    let blocks = threads.div_ceil(s.n);
+    // Blocks of whole 8-row panels (the GEMM kernel's height).
+    let rows = s.co.div_ceil(blocks).next_multiple_of(8).min(s.co);
+    y.par_chunks_mut(s.out_len())
+        .zip(cols.par_chunks(r * p))
+        .for_each(|(y, cols)| {
+            y.par_chunks_mut(rows * p)
+                .enumerate()
+                .for_each(|(i, y)| channels_forward(s, weight, bias, cols, i * rows, y));
+        });
 }
 
 /// The input gradient `[n, c, h, w]` for output gradient `dy [n, co, ho, wo]`.
@@ -251,6 +302,34 @@ mod tests {
                 ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn a_small_batch_split_across_threads_matches_the_definition() {
+        // Big enough per image to take the split path; 13 channels leave a ragged last block.
+        for (n, co) in [(1, 64), (1, 13), (2, 40)] {
+            let s = ConvShape {
+                n,
+                c: 32,
+                h: 14,
+                w: 14,
+                co,
+                k: 3,
+                pad: 1,
+            };
+            let x = values(n * s.image_len(), 3);
+            let wt = values(co * s.patch_len(), 4);
+            let bias = values(co, 5);
+            let mut got = vec![0.0; n * s.out_len()];
+            forward_split(&s, &x, &wt, Some(&bias), &mut got, 4);
+            let mut want = naive(&s, &x, &wt);
+            for (i, v) in want.iter_mut().enumerate() {
+                *v += bias[(i / s.positions()) % co];
+            }
+            for (g, e) in got.iter().zip(&want) {
+                assert!((g - e).abs() < 1e-3, "{s:?}: {g} vs {e}");
+            }
+        }
     }
 
     #[test]

@@ -78,7 +78,9 @@ impl<B: Backend> ConvBlock<B> {
         if let Some(norm) = &self.norm {
             x = batch_norm(norm, x);
         }
-        x = self.activation.forward(x);
+        // ReLU after the max-pool: max-pooling commutes with ReLU (relu(max(a, b)) =
+        // max(relu(a), relu(b)), ties and gradients included), so this is the same function
+        // with the same gradients as ReLU then pool, with the ReLU on a quarter of the values.
         if let Some(pool) = &self.pool {
             x = if pool.kernel_size == [2, 2] && pool.stride == [2, 2] && !pool.ceil_mode {
                 digitnet_kernels::max_pool2x2(x)
@@ -86,6 +88,7 @@ impl<B: Backend> ConvBlock<B> {
                 pool.forward(x)
             };
         }
+        x = self.activation.forward(x);
         if let Some(dropout) = &self.dropout {
             x = dropout.forward(x);
         }
@@ -248,5 +251,48 @@ impl<B: Backend> Cnn<B> {
                 x.flatten(1, 3),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Autodiff;
+    use burn::tensor::Distribution;
+    use burn_ndarray::NdArray;
+
+    type B = Autodiff<NdArray>;
+
+    #[test]
+    fn pooling_before_the_relu_gives_the_same_values_and_gradients() {
+        let device = Default::default();
+        for batch_norm in [false, true] {
+            let config = CnnConfig::new(vec![ConvBlockConfig::new(6).with_batch_norm(batch_norm)])
+                .with_in_channels(3)
+                .with_image_size(8);
+            let cnn = config.init::<B>(&device).expect("valid config");
+            let block = &cnn.blocks[0];
+            let x = Tensor::<B, 4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let ours = block.forward(x.clone());
+            // The textbook order: conv, [norm], ReLU, then pool.
+            let mut y = block.conv.forward(x.clone());
+            if let Some(norm) = &block.norm {
+                y = norm.forward(y);
+            }
+            let y = block.activation.forward(y);
+            let reference = block.pool.as_ref().expect("pooled block").forward(y);
+            let weights =
+                Tensor::<B, 4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let g_ours = (ours.clone() * weights.clone()).sum().backward();
+            let g_ref = (reference.clone() * weights).sum().backward();
+            let max_diff =
+                |a: Tensor<NdArray, 4>, b: Tensor<NdArray, 4>| (a - b).abs().max().into_scalar();
+            assert!(max_diff(ours.inner(), reference.inner()) < 1e-5);
+            let dx = |g| x.grad(g).expect("input gradient");
+            assert!(max_diff(dx(&g_ours), dx(&g_ref)) < 1e-5);
+            let dw = |g| block.conv.weight.val().grad(g).expect("weight gradient");
+            assert!(max_diff(dw(&g_ours), dw(&g_ref)) < 1e-4);
+        }
     }
 }

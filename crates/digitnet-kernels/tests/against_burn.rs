@@ -38,6 +38,11 @@ fn conv2d_and_its_gradients_match_burn() {
         (2, 3, 6, 5, 4, 5, 2, true),
         (1, 2, 5, 5, 3, 3, 0, true),
         (2, 4, 3, 3, 2, 5, 2, false),
+        // Batches the kernels cut into groups of images per GEMM (3 here), with a last group
+        // of 1 (22 images) or 2 (20 images, 7x7 outputs).
+        (22, 3, 5, 6, 4, 3, 1, true),
+        (20, 6, 7, 7, 5, 3, 1, false),
+        (64, 2, 14, 14, 3, 3, 1, true),
     ] {
         let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
         let x = random([n, c, h, w]).require_grad();

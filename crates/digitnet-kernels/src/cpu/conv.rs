@@ -44,6 +44,17 @@ impl ConvShape {
         self.ho() * self.wo()
     }
 
+    /// Images per GEMM in a batch: their patch matrices side by side, about [`GROUP_COLUMNS`]
+    /// columns in all, so that a layer with few output positions (7x7 = 49) still makes a wide
+    /// GEMM and the weights are packed once per group rather than once per image. At most an
+    /// eighth of the batch per group, so every thread still gets groups to work on.
+    fn group(&self) -> usize {
+        GROUP_COLUMNS
+            .div_ceil(self.positions().max(1))
+            .min(self.n.div_ceil(8))
+            .max(1)
+    }
+
     /// For kernel offset `kk` along an axis of `len` input and `out` output pixels: the output
     /// range whose input pixel `o + kk - pad` lies inside the image.
     fn valid(&self, kk: usize, len: usize, out: usize) -> (usize, usize) {
@@ -53,8 +64,12 @@ impl ConvShape {
     }
 }
 
-/// Fills `cols` (`[c * k * k, ho * wo]`) with the patches of one image `x` (`[c, h, w]`).
-fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
+/// Target width of a grouped GEMM (see [`ConvShape::group`]).
+const GROUP_COLUMNS: usize = 400;
+
+/// Fills columns `offset..offset + ho * wo` of `cols` (`[c * k * k, width]`) with the patches of
+/// one image `x` (`[c, h, w]`).
+fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32], width: usize, offset: usize) {
     let (ho, wo, k) = (s.ho(), s.wo(), s.k);
     for ci in 0..s.c {
         let plane = &x[ci * s.h * s.w..][..s.h * s.w];
@@ -62,7 +77,7 @@ fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
             let (oh_lo, oh_hi) = s.valid(ki, s.h, ho);
             for kj in 0..k {
                 let (ow_lo, ow_hi) = s.valid(kj, s.w, wo);
-                let row = &mut cols[((ci * k + ki) * k + kj) * ho * wo..][..ho * wo];
+                let row = &mut cols[((ci * k + ki) * k + kj) * width + offset..][..ho * wo];
                 for oh in 0..ho {
                     let out = &mut row[oh * wo..][..wo];
                     if oh < oh_lo || oh >= oh_hi {
@@ -80,8 +95,9 @@ fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// Adds the patch gradients `cols` (`[c * k * k, ho * wo]`) back onto one image's gradient `dx`.
-fn col2im_add(s: &ConvShape, cols: &[f32], dx: &mut [f32]) {
+/// Adds the patch gradients in columns `offset..offset + ho * wo` of `cols` (`[c * k * k, width]`)
+/// back onto one image's gradient `dx`.
+fn col2im_add(s: &ConvShape, cols: &[f32], width: usize, offset: usize, dx: &mut [f32]) {
     let (ho, wo, k) = (s.ho(), s.wo(), s.k);
     for ci in 0..s.c {
         let plane = &mut dx[ci * s.h * s.w..][..s.h * s.w];
@@ -89,7 +105,7 @@ fn col2im_add(s: &ConvShape, cols: &[f32], dx: &mut [f32]) {
             let (oh_lo, oh_hi) = s.valid(ki, s.h, ho);
             for kj in 0..k {
                 let (ow_lo, ow_hi) = s.valid(kj, s.w, wo);
-                let row = &cols[((ci * k + ki) * k + kj) * ho * wo..][..ho * wo];
+                let row = &cols[((ci * k + ki) * k + kj) * width + offset..][..ho * wo];
                 for oh in oh_lo..oh_hi {
                     let ih = oh + ki - s.pad;
                     let iw = ow_lo + kj - s.pad;
@@ -120,16 +136,69 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
         forward_split(s, x, weight, bias, &mut y, threads);
         return y;
     }
-    y.par_chunks_mut(s.out_len())
-        .zip(x.par_chunks(s.image_len().max(1)))
+    let g = s.group();
+    y.par_chunks_mut(g * s.out_len())
+        .zip(x.par_chunks(g * s.image_len().max(1)))
         .for_each_init(
-            || vec![0.0f32; r * p],
-            |cols, (y, x)| {
-                im2col(s, x, cols);
-                channels_forward(s, weight, bias, cols, 0, y);
+            || (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
+            |(cols, wide), (y, x)| {
+                let images = y.len() / s.out_len();
+                if images == 1 {
+                    im2col(s, x, cols, p, 0);
+                    channels_forward(s, weight, bias, &cols[..r * p], 0, y);
+                    return;
+                }
+                // The group's patches side by side: one GEMM `[co, r] x [r, images * p]`.
+                let width = images * p;
+                for (i, x) in x.chunks(s.image_len()).enumerate() {
+                    im2col(s, x, cols, width, i * p);
+                }
+                let (cols, wide) = (&cols[..r * width], &mut wide[..s.co * width]);
+                let beta = fill_bias(bias, wide, width);
+                sgemm(
+                    s.co,
+                    r,
+                    width,
+                    View::rows(weight, r),
+                    View::rows(cols, width),
+                    beta,
+                    wide,
+                );
+                // `[co, images * p]` to `[images, co, p]`.
+                for (i, y) in y.chunks_mut(s.out_len()).enumerate() {
+                    for (row, out) in wide.chunks(width).zip(y.chunks_mut(p)) {
+                        out.copy_from_slice(&row[i * p..][..p]);
+                    }
+                }
             },
         );
     y
+}
+
+/// Fills every row of `c` (rows of `width`) with its channel's bias; the GEMM's `beta`: 1 when
+/// there is a bias to add to, else 0.
+fn fill_bias(bias: Option<&[f32]>, c: &mut [f32], width: usize) -> f32 {
+    match bias {
+        Some(bias) => {
+            for (row, &b) in c.chunks_mut(width).zip(bias) {
+                row.fill(b);
+            }
+            1.0
+        }
+        None => 0.0,
+    }
+}
+
+/// Copies the output gradients of a group of images (`[images, co, p]`) side by side into
+/// `wide` (`[co, images * p]`).
+fn gather_outputs(s: &ConvShape, dy: &[f32], wide: &mut [f32]) {
+    let p = s.positions();
+    let width = dy.len() / s.co;
+    for (i, dy) in dy.chunks(s.out_len()).enumerate() {
+        for (row, src) in wide.chunks_mut(width).zip(dy.chunks(p)) {
+            row[i * p..][..p].copy_from_slice(src);
+        }
+    }
 }
 
 /// Output channels `co0..` of one image (as many as `y` holds rows of `ho * wo`) from its patches
@@ -144,15 +213,7 @@ fn channels_forward(
 ) {
     let (p, r) = (s.positions(), s.patch_len());
     let m = y.len() / p;
-    let beta = match bias {
-        Some(bias) => {
-            for (row, &b) in y.chunks_mut(p).zip(&bias[co0..]) {
-                row.fill(b);
-            }
-            1.0
-        }
-        None => 0.0,
-    };
+    let beta = fill_bias(bias.map(|b| &b[co0..]), y, p);
     sgemm(
         m,
         r,
@@ -178,7 +239,7 @@ fn forward_split(
     let mut cols = vec![0.0f32; s.n * r * p];
     cols.par_chunks_mut(r * p)
         .zip(x.par_chunks(s.image_len().max(1)))
-        .for_each(|(cols, x)| im2col(s, x, cols));
+        .for_each(|(cols, x)| im2col(s, x, cols, p, 0));
     let blocks = threads.div_ceil(s.n);
     // Blocks of whole 8-row panels (the GEMM kernel's height).
     let rows = s.co.div_ceil(blocks).next_multiple_of(8).min(s.co);
@@ -198,21 +259,31 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
     if s.image_len() == 0 || s.out_len() == 0 {
         return dx;
     }
-    dx.par_chunks_mut(s.image_len())
-        .zip(dy.par_chunks(s.out_len()))
+    let g = s.group();
+    dx.par_chunks_mut(g * s.image_len())
+        .zip(dy.par_chunks(g * s.out_len()))
         .for_each_init(
-            || vec![0.0f32; r * p],
-            |cols, (dx, dy)| {
+            || (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
+            |(cols, wide), (dx, dy)| {
+                let width = dy.len() / s.co;
+                let dy = if width == p {
+                    dy
+                } else {
+                    gather_outputs(s, dy, &mut wide[..s.co * width]);
+                    &wide[..s.co * width]
+                };
                 sgemm(
                     r,
                     s.co,
-                    p,
+                    width,
                     View::transposed(weight, r),
-                    View::rows(dy, p),
+                    View::rows(dy, width),
                     0.0,
-                    cols,
+                    &mut cols[..r * width],
                 );
-                col2im_add(s, cols, dx);
+                for (i, dx) in dx.chunks_mut(s.image_len()).enumerate() {
+                    col2im_add(s, cols, width, i * p, dx);
+                }
             },
         );
     dx
@@ -222,11 +293,12 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// gradient `dy`: per-thread partial sums over the batch, added at the end.
 pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (p, r) = (s.positions(), s.patch_len());
+    let g = s.group();
     let zeros = || {
         (
             vec![0.0f32; s.co * r],
             vec![0.0f32; s.co],
-            vec![0.0f32; r * p],
+            (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
         )
     };
     if s.image_len() == 0 || s.out_len() == 0 {
@@ -234,28 +306,38 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         return (dw, db);
     }
     let (dw, db, _) = x
-        .par_chunks(s.image_len())
-        .zip(dy.par_chunks(s.out_len()))
-        .fold(zeros, |(mut dw, mut db, mut cols), (x, dy)| {
-            im2col(s, x, &mut cols);
+        .par_chunks(g * s.image_len())
+        .zip(dy.par_chunks(g * s.out_len()))
+        .fold(zeros, |(mut dw, mut db, (mut cols, mut wide)), (x, dy)| {
+            let width = dy.len() / s.co;
+            for (i, x) in x.chunks(s.image_len()).enumerate() {
+                im2col(s, x, &mut cols, width, i * p);
+            }
+            let dy = if width == p {
+                dy
+            } else {
+                gather_outputs(s, dy, &mut wide[..s.co * width]);
+                &wide[..s.co * width]
+            };
+            // dw += dy [co, width] x cols^T [width, r]: the group's images summed by the GEMM.
             sgemm(
                 s.co,
-                p,
+                width,
                 r,
-                View::rows(dy, p),
-                View::transposed(&cols, p),
+                View::rows(dy, width),
+                View::transposed(&cols[..r * width], width),
                 1.0,
                 &mut dw,
             );
-            for (b, row) in db.iter_mut().zip(dy.chunks(p)) {
+            for (b, row) in db.iter_mut().zip(dy.chunks(width)) {
                 *b += row.iter().sum::<f32>();
             }
-            (dw, db, cols)
+            (dw, db, (cols, wide))
         })
-        .reduce(zeros, |(mut dw, mut db, cols), (dw2, db2, _)| {
+        .reduce(zeros, |(mut dw, mut db, bufs), (dw2, db2, _)| {
             dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
             db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
-            (dw, db, cols)
+            (dw, db, bufs)
         });
     (dw, db)
 }

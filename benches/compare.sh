@@ -11,7 +11,8 @@
 # --quick: 0.5 s per figure and a 6,400-image "epoch" (a smoke run; the README's figures come
 # from a full run). --runs N: N rounds, each digitnet then PyTorch back to back; every round's
 # ratios are printed (`RATIOS <model> <metric> r1 r2 ...`) and the RATIO lines are their medians
-# (on a shared VM either side can be slowed for a while; the median of rounds is robust to it). DIGITNET_BENCH_BACKEND picks digitnet's backend (default flex);
+# (on a shared VM either side can be slowed for a while; the median of rounds is robust to it).
+# DIGITNET_BENCH_BACKEND picks digitnet's backend (default flex);
 # DIGITNET_BENCH_VENV the baseline's venv (default ~/.cache/digitnet-bench/venv; created and
 # filled from benches/baseline/requirements.txt when it has no torch). Outputs are kept under
 # target/bench-compare/.

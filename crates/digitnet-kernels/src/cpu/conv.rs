@@ -189,16 +189,21 @@ fn fill_bias(bias: Option<&[f32]>, c: &mut [f32], width: usize) -> f32 {
     }
 }
 
-/// Copies the output gradients of a group of images (`[images, co, p]`) side by side into
-/// `wide` (`[co, images * p]`).
-fn gather_outputs(s: &ConvShape, dy: &[f32], wide: &mut [f32]) {
+/// The output gradients of a group of images (`[images, co, p]`) as one `[co, images * p]`
+/// matrix: `dy` itself for a single image, else copied side by side into `wide`.
+fn side_by_side<'a>(s: &ConvShape, dy: &'a [f32], wide: &'a mut [f32]) -> &'a [f32] {
     let p = s.positions();
     let width = dy.len() / s.co;
+    if width == p {
+        return dy;
+    }
+    let wide = &mut wide[..s.co * width];
     for (i, dy) in dy.chunks(s.out_len()).enumerate() {
         for (row, src) in wide.chunks_mut(width).zip(dy.chunks(p)) {
             row[i * p..][..p].copy_from_slice(src);
         }
     }
+    wide
 }
 
 /// Output channels `co0..` of one image (as many as `y` holds rows of `ho * wo`) from its patches
@@ -241,7 +246,7 @@ fn forward_split(
         .zip(x.par_chunks(s.image_len().max(1)))
         .for_each(|(cols, x)| im2col(s, x, cols, p, 0));
     let blocks = threads.div_ceil(s.n);
-    // Blocks of whole 8-row panels (the GEMM kernel's height).
+    // Blocks of whole 8-row panels (the AVX2 GEMM kernel's height; half the AVX-512 one's).
     let rows = s.co.div_ceil(blocks).next_multiple_of(8).min(s.co);
     y.par_chunks_mut(s.out_len())
         .zip(cols.par_chunks(r * p))
@@ -266,12 +271,7 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
             || (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
             |(cols, wide), (dx, dy)| {
                 let width = dy.len() / s.co;
-                let dy = if width == p {
-                    dy
-                } else {
-                    gather_outputs(s, dy, &mut wide[..s.co * width]);
-                    &wide[..s.co * width]
-                };
+                let dy = side_by_side(s, dy, wide);
                 sgemm(
                     r,
                     s.co,
@@ -313,12 +313,7 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
             for (i, x) in x.chunks(s.image_len()).enumerate() {
                 im2col(s, x, &mut cols, width, i * p);
             }
-            let dy = if width == p {
-                dy
-            } else {
-                gather_outputs(s, dy, &mut wide[..s.co * width]);
-                &wide[..s.co * width]
-            };
+            let dy = side_by_side(s, dy, &mut wide);
             // dw += dy [co, width] x cols^T [width, r]: the group's images summed by the GEMM.
             sgemm(
                 s.co,

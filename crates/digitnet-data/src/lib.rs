@@ -31,3 +31,6 @@ pub use idx::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use mnist::{ChecksumStatus, FileReport, Mnist, MnistItem, MnistSplit, Split};
 pub use source::DataSource;
 pub use spec::{DatasetKind, DatasetSpec, FileSpec, SplitFiles};
+
+#[cfg(test)]
+mod tests;

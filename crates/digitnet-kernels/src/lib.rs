@@ -174,3 +174,6 @@ pub fn uses_own_kernels<B: Backend>() -> bool {
         false
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! A configurable convolutional classifier: conv blocks (conv, optional batch norm, ReLU,
 //! optional 2x2 max-pool, optional dropout), then fully connected layers.
 
+use burn::module::RunningState;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d, Relu};
@@ -127,11 +128,26 @@ fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> 
             .add(batch.mul_scalar(m))
             .detach()
     };
-    norm.running_mean
-        .update(update(norm.running_mean.value_sync(), mean));
-    norm.running_var
-        .update(update(norm.running_var.value_sync(), var));
+    set_running(
+        &norm.running_mean,
+        update(norm.running_mean.value_sync(), mean),
+    );
+    set_running(
+        &norm.running_var,
+        update(norm.running_var.value_sync(), var),
+    );
     y
+}
+
+/// Makes `value` the running statistic at once. Burn's `RunningState` keeps one pending value
+/// per thread and averages them at the next update from a thread that has one, so steps that run
+/// on different threads (the kernels' pool picks any of its threads) would average diverging
+/// copies, differently from run to run. Syncing right after the update, on the same thread,
+/// leaves no pending value behind: the statistics follow the sequence of steps, whichever
+/// threads ran them.
+fn set_running<B: Backend>(state: &RunningState<Tensor<B, 1>>, value: Tensor<B, 1>) {
+    state.update(value);
+    let _ = state.value_sync();
 }
 
 /// A convolutional digit classifier; `forward` maps `[N, 1, 28, 28]` images to `[N, 10]` logits.
@@ -294,5 +310,41 @@ mod tests {
             let dw = |g| block.conv.weight.val().grad(g).expect("weight gradient");
             assert!(max_diff(dw(&g_ours), dw(&g_ref)) < 1e-4);
         }
+    }
+
+    /// Training steps that run on different threads (as on the kernels' thread pool) leave the
+    /// same running statistics as the same steps on one thread.
+    #[test]
+    fn running_statistics_do_not_depend_on_which_thread_runs_a_step() {
+        let device = Default::default();
+        let config =
+            CnnConfig::new(vec![ConvBlockConfig::new(4).with_batch_norm(true)]).with_image_size(8);
+        let batches: Vec<Tensor<B, 4>> = (0..4)
+            .map(|i| Tensor::random([3, 1, 8, 8], Distribution::Normal(i as f64, 1.0), &device))
+            .collect();
+        let start = config.init::<B>(&device).expect("valid config");
+        let running = |threads: bool| {
+            let cnn = config
+                .init::<B>(&device)
+                .expect("valid config")
+                .load_record(start.clone().into_record());
+            for (i, x) in batches.iter().enumerate() {
+                let block = &cnn.blocks[0];
+                if threads && i % 2 == 1 {
+                    std::thread::scope(|s| {
+                        s.spawn(|| block.forward(x.clone()));
+                    });
+                } else {
+                    block.forward(x.clone());
+                }
+            }
+            let norm = cnn.blocks[0].norm.as_ref().expect("batch norm");
+            let values = |t: Tensor<B, 1>| t.into_data().to_vec::<f32>().unwrap();
+            (
+                values(norm.running_mean.value_sync()),
+                values(norm.running_var.value_sync()),
+            )
+        };
+        assert_eq!(running(true), running(false));
     }
 }

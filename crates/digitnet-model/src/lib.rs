@@ -29,3 +29,6 @@ pub use error::ModelError;
 pub use mlp::{Mlp, MlpConfig};
 pub use model::{DigitModel, ModelConfig, probabilities};
 pub use preset::{ModelKind, Preset};
+
+#[cfg(test)]
+mod tests;

@@ -69,6 +69,48 @@ impl ArtifactDir {
             .max()
     }
 
+    /// Where `--resume` carries on from: `Some(epoch)` after the last complete checkpoint, `None`
+    /// when there is no checkpoint yet and the directory holds nothing but what a run interrupted
+    /// before its first checkpoint leaves (nothing at all, `config.json`, `metrics.csv`, an
+    /// incomplete `checkpoint/`, temporary files), so that the run starts afresh. Anything else
+    /// there (another program's files, a trained model without checkpoints) is an error rather
+    /// than something a fresh start would delete.
+    pub fn resume_point(&self) -> Result<Option<usize>> {
+        if let Some(epoch) = self.last_checkpoint() {
+            return Ok(Some(epoch));
+        }
+        let refuse = |what: String| TrainError::NothingToResume {
+            dir: self.root.clone(),
+            reason: format!(
+                "no complete checkpoint in {}/, and {what}",
+                names::CHECKPOINTS
+            ),
+        };
+        for name in entry_names(&self.root) {
+            if name == names::MODEL || name == names::SAFETENSORS {
+                return Err(refuse(format!(
+                    "it holds a trained model ({name}) that a fresh run would replace"
+                )));
+            }
+            if !is_left_by_a_run(&name) {
+                return Err(refuse(format!(
+                    "it holds {name}, which digitnet train did not write"
+                )));
+            }
+        }
+        let checkpoints = self.file(names::CHECKPOINTS);
+        if let Some(name) = entry_names(&checkpoints)
+            .into_iter()
+            .find(|name| !is_checkpoint_file(name))
+        {
+            return Err(refuse(format!(
+                "{}/{name} is not a checkpoint file",
+                names::CHECKPOINTS
+            )));
+        }
+        Ok(None)
+    }
+
     /// Creates the directory and checks that it is writable (before hours of training, not after).
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(&self.root)
@@ -143,6 +185,45 @@ impl ArtifactDir {
     }
 }
 
+/// Names of the entries of `dir` (none when it does not exist).
+fn entry_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True for the names a training run writes at the top of its artifact directory (besides the
+/// final model): its config, metrics, plots, checkpoint directory and temporary files.
+fn is_left_by_a_run(name: &str) -> bool {
+    name.starts_with(".digitnet-")
+        || [
+            names::CONFIG,
+            names::METRICS,
+            names::CHECKPOINTS,
+            names::LOSS_PLOT,
+            names::ACCURACY_PLOT,
+            names::CONFUSION_PLOT,
+            names::ERRORS_GRID,
+        ]
+        .contains(&name)
+}
+
+/// True for burn-train's checkpoint files (`model-3.mpk`, `optim-3.mpk`, `scheduler-3.mpk`) and
+/// the temporary files they are written through.
+fn is_checkpoint_file(name: &str) -> bool {
+    name.starts_with(".digitnet-")
+        || ["model-", "optim-", "scheduler-"].iter().any(|kind| {
+            name.strip_prefix(kind)
+                .and_then(|rest| rest.strip_suffix(".mpk"))
+                .is_some_and(|epoch| epoch.parse::<usize>().is_ok())
+        })
+}
+
 /// Bytes a run writes at most at once for a model of `params` f32 parameters: burn-train keeps
 /// two epochs' checkpoints and writes a third before deleting the oldest, each the model plus
 /// the optimiser state (`optimizer_copies` tensors per parameter: 2 for Adam, 1 for SGD with
@@ -193,6 +274,48 @@ mod tests {
         }
         std::fs::write(cp.join("model-2.mpk"), b"x").unwrap();
         assert_eq!(artifacts.last_checkpoint(), Some(1));
+    }
+
+    #[test]
+    fn an_interrupted_run_before_its_first_checkpoint_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = ArtifactDir::new(dir.path().join("run"));
+        // Not even created yet, then empty.
+        assert_eq!(artifacts.resume_point().unwrap(), None);
+        std::fs::create_dir_all(artifacts.file(names::CHECKPOINTS)).unwrap();
+        assert_eq!(artifacts.resume_point().unwrap(), None);
+        // config.json, a temporary file, an incomplete checkpoint.
+        std::fs::write(artifacts.file(names::CONFIG), b"{}").unwrap();
+        std::fs::write(artifacts.file(".digitnet-abc.part"), b"half").unwrap();
+        let cp = artifacts.file(names::CHECKPOINTS);
+        std::fs::write(cp.join("model-1.mpk"), b"x").unwrap();
+        std::fs::write(cp.join(".digitnet-x.part"), b"x").unwrap();
+        assert_eq!(artifacts.resume_point().unwrap(), None);
+        // Completed, it is a resume point.
+        std::fs::write(cp.join("optim-1.mpk"), b"x").unwrap();
+        std::fs::write(cp.join("scheduler-1.mpk"), b"x").unwrap();
+        assert_eq!(artifacts.resume_point().unwrap(), Some(1));
+    }
+
+    #[test]
+    fn resume_refuses_a_directory_with_other_files_or_a_finished_model() {
+        for (file, needle) in [
+            ("notes.txt", "notes.txt, which digitnet train did not write"),
+            (names::SAFETENSORS, "trained model (model.safetensors)"),
+            (
+                "checkpoint/backup.tar",
+                "checkpoint/backup.tar is not a checkpoint file",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let artifacts = ArtifactDir::new(dir.path());
+            std::fs::create_dir_all(artifacts.file(names::CHECKPOINTS)).unwrap();
+            std::fs::write(artifacts.file(names::CONFIG), b"{}").unwrap();
+            std::fs::write(artifacts.file(file), b"x").unwrap();
+            let err = artifacts.resume_point().unwrap_err().to_string();
+            assert!(err.contains("nothing to resume"), "{err}");
+            assert!(err.contains(needle), "{file}: {err}");
+        }
     }
 
     #[test]

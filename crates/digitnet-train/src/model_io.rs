@@ -43,7 +43,36 @@ pub fn save_model<B: Backend>(model: &DigitModel<B>, dir: &ArtifactDir) -> Resul
         .save_into(&mut store)
         .map_err(|e| record_error(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| record_error(e.to_string()))?;
+    let bytes = with_sorted_header(&bytes).map_err(record_error)?;
     digitnet_data::atomic::write_atomic(&path, &bytes).map_err(|e| record_error(e.to_string()))
+}
+
+/// A SafeTensors file's bytes with the keys of its JSON header in sorted order. burn-store writes
+/// the metadata from a `HashMap`, whose order changes from process to process; sorted, the same
+/// weights always give the same file, byte for byte. The tensor data is left as it is (its
+/// offsets count from the end of the header).
+fn with_sorted_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let malformed = || "burn-store wrote a malformed SafeTensors header".to_string();
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let header_end = usize::try_from(u64::from_le_bytes(len_bytes))
+        .ok()
+        .and_then(|len| len.checked_add(8))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(malformed)?;
+    // serde_json's maps are ordered by key (its `preserve_order` feature is off).
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..header_end]).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    // The format pads the header with spaces so that the data starts 8-byte aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - header_end);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[header_end..]);
+    Ok(out)
 }
 
 /// Reads `config.json` from an artifact directory.

@@ -37,7 +37,8 @@ use crate::schedule::Scheduler;
 pub struct TrainOptions {
     /// Where config, checkpoints, metrics, model and plots go.
     pub artifact_dir: PathBuf,
-    /// Continue from the last complete checkpoint instead of starting over.
+    /// Continue from the last complete checkpoint instead of starting over; a run interrupted
+    /// before its first checkpoint starts afresh (see [`ArtifactDir::resume_point`]).
     pub resume: bool,
     /// How progress is shown.
     pub progress: ProgressMode,
@@ -103,24 +104,22 @@ pub fn train_data_parallel<B: AutodiffBackend>(
     artifacts.create()?;
     artifacts.remove_stale_temporaries()?;
     let resume_from = if options.resume {
-        let saved = model_io::load_config(&artifacts)?;
-        if saved.model != config.model {
-            return Err(TrainError::NothingToResume {
-                dir: artifacts.root().to_path_buf(),
-                reason: "its config.json describes another model than the one asked for".into(),
-            });
-        }
-        let epoch = artifacts
-            .last_checkpoint()
-            .ok_or_else(|| TrainError::NothingToResume {
-                dir: artifacts.root().to_path_buf(),
-                reason: "no complete checkpoint in checkpoint/".into(),
-            })?;
-        Some(epoch)
+        artifacts.resume_point()?
     } else {
-        artifacts.clear_previous_run()?;
         None
     };
+    match resume_from {
+        Some(_) => {
+            let saved = model_io::load_config(&artifacts)?;
+            if saved.model != config.model {
+                return Err(TrainError::NothingToResume {
+                    dir: artifacts.root().to_path_buf(),
+                    reason: "its config.json describes another model than the one asked for".into(),
+                });
+            }
+        }
+        None => artifacts.clear_previous_run()?,
+    }
     let config_path = artifacts.file(names::CONFIG);
     let config_json = config.to_string();
     digitnet_data::atomic::write_atomic(&config_path, config_json.as_bytes()).map_err(|e| {

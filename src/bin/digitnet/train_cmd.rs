@@ -9,8 +9,9 @@ use clap::{Args, ValueEnum};
 use digitnet::backend::{BackendJob, run_on_devices};
 use digitnet::data::Mnist;
 use digitnet::model::{ModelKind, Preset};
+use digitnet::train::artifacts::names;
 use digitnet::train::{
-    LrSchedule, OptimizerKind, ProgressMode, TrainOptions, TrainingConfig, model_io,
+    ArtifactDir, LrSchedule, OptimizerKind, ProgressMode, TrainOptions, TrainingConfig, model_io,
     train_data_parallel,
 };
 
@@ -134,11 +135,16 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 }
 
 impl TrainArgs {
+    /// True when resuming a run that saved its config: the config then comes from there.
+    fn uses_saved_config(&self) -> bool {
+        self.resume && self.artifacts.join(names::CONFIG).is_file()
+    }
+
     /// The training configuration: the saved one when resuming, else preset + flags.
     fn config(&self) -> anyhow::Result<TrainingConfig> {
-        if self.resume {
-            let saved = model_io::load_config(&digitnet::train::ArtifactDir::new(&self.artifacts))
-                .context("--resume")?;
+        if self.uses_saved_config() {
+            let saved =
+                model_io::load_config(&ArtifactDir::new(&self.artifacts)).context("--resume")?;
             return Ok(match self.epochs {
                 Some(epochs) => saved.with_epochs(epochs),
                 None => saved,
@@ -240,9 +246,16 @@ impl BackendJob for TrainJob<'_> {
 
 /// Trains, evaluates on the test split, writes the plots, prints `test accuracy: 0.XXXX`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.resume && ArtifactDir::new(&args.artifacts).resume_point()?.is_none() {
+        eprintln!(
+            "nothing to resume in {} (the earlier run stopped before its first checkpoint): \
+             starting afresh",
+            args.artifacts.display()
+        );
+    }
     let mut config = args.config()?;
     let data = args.data.load()?;
-    if !args.resume && args.validation_size.is_none() {
+    if !args.uses_saved_config() && args.validation_size.is_none() {
         // The default hold-out (5,000) shrinks to a tenth of a small training set.
         config.validation_size = config.validation_size.min(data.validation_size());
     }

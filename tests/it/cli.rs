@@ -2,7 +2,7 @@
 //! on corrupted copies (non-zero exit, one-line error naming the file, never a panic) and against
 //! a local HTTP mirror.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

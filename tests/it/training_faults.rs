@@ -3,17 +3,17 @@
 //! model; a full disk or a read-only artifact directory is refused before any training.
 //!
 //! The disk tests mount a small or read-only tmpfs inside a user namespace (`unshare -rm`, from
-//! util-linux). Where user namespaces are off, they fail; set `DIGITNET_SKIP_MOUNT_TESTS=1` to
-//! skip them knowingly.
+//! util-linux). Where that cannot work, they say so on stderr and pass, except under `CI=true`,
+//! where they fail.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use digitnet::model::Preset;
-use digitnet::train::artifacts::{ArtifactDir, names};
+use digitnet::train::artifacts::names;
 use digitnet::train::history::read_metrics_csv;
 use digitnet::train::{TrainingConfig, model_io};
 
@@ -132,13 +132,15 @@ fn kill_9_at_random_moments_then_resume_gives_a_valid_model() {
     let artifacts = dir.path().join("run");
     let mut kills = Vec::new();
     for round in 0..4 {
-        // xorshift: a moment between 5% and 60% of a whole run (a resumed run has less to do).
+        // xorshift: a moment between 1% and 60% of a whole run (a resumed run has less to do),
+        // so some kills land before the first checkpoint.
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let fraction = 0.05 + 0.55 * (state % 1000) as f64 / 1000.0;
+        let fraction = 0.01 + 0.59 * (state % 1000) as f64 / 1000.0;
         let moment = whole.mul_f64(fraction);
-        let resume = ArtifactDir::new(&artifacts).last_checkpoint().is_some();
+        // After the first round, always `--resume`, whatever the kill left (a checkpoint or not).
+        let resume = round > 0;
         let mut args = train_args(&artifacts);
         if resume {
             args.push("--resume".into());
@@ -162,12 +164,9 @@ fn kill_9_at_random_moments_then_resume_gives_a_valid_model() {
     }
 
     eprintln!("whole run {whole:?}; {kills:#?}");
-    // Finish: resume when a checkpoint exists (a clear error otherwise), then a valid model.
+    // Finish with `--resume`: from the last checkpoint, or afresh when the kills came before one.
     let mut args = train_args(&artifacts);
-    let resumable = ArtifactDir::new(&artifacts).last_checkpoint().is_some();
-    if resumable {
-        args.push("--resume".into());
-    }
+    args.push("--resume".into());
     let out = Command::new(BIN).args(&args).output().unwrap();
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{kills:?}: {stderr}");
@@ -194,11 +193,22 @@ fn kill_9_at_random_moments_then_resume_gives_a_valid_model() {
         .unwrap_or_else(|| panic!("no test accuracy: {}", text(&out.stdout)))
         .parse()
         .unwrap();
-    assert!(accuracy > 0.5, "{kills:?}: test accuracy {accuracy}");
+    println!("cnn-b, 6 epochs of 1280 images, killed 4 times: test accuracy {accuracy}");
+    // Measured 0.911; the bar is a few points below.
+    assert!(accuracy > 0.87, "{kills:?}: test accuracy {accuracy}");
 }
 
-fn mount_tests_skipped() -> bool {
-    std::env::var("DIGITNET_SKIP_MOUNT_TESTS").is_ok_and(|v| v == "1")
+/// Whether a tmpfs can be mounted in a private user namespace here (`unshare -rm`).
+fn mount_available() -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    common::tool_available(
+        "mounting a tmpfs in a user namespace (unshare -rm)",
+        Command::new("unshare")
+            .args(["-rm", "mount", "-t", "tmpfs", "digitnet-probe"])
+            .arg(dir.path()),
+        "it needs util-linux's unshare and unprivileged user namespaces \
+         (sysctl kernel.unprivileged_userns_clone=1)",
+    )
 }
 
 /// Runs `digitnet train` with its artifact directory on a fresh tmpfs mounted with `options`,
@@ -221,14 +231,14 @@ fn train_on_tmpfs(options: &str) -> (Output, Duration) {
 
 #[test]
 fn a_full_disk_is_refused_before_training() {
-    if mount_tests_skipped() {
+    if !mount_available() {
         return;
     }
     let (out, took) = train_on_tmpfs("size=1m");
     let stderr = text(&out.stderr);
     assert!(
         !stderr.contains("mount:") && !stderr.contains("unshare:"),
-        "could not mount (set DIGITNET_SKIP_MOUNT_TESTS=1 where user namespaces are off): {stderr}"
+        "could not mount: {stderr}"
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not enough free disk space"), "{stderr}");
@@ -242,14 +252,14 @@ fn a_full_disk_is_refused_before_training() {
 
 #[test]
 fn a_read_only_artifact_dir_is_refused_before_training() {
-    if mount_tests_skipped() {
+    if !mount_available() {
         return;
     }
     let (out, _) = train_on_tmpfs("ro");
     let stderr = text(&out.stderr);
     assert!(
         !stderr.contains("mount:") && !stderr.contains("unshare:"),
-        "could not mount (set DIGITNET_SKIP_MOUNT_TESTS=1 where user namespaces are off): {stderr}"
+        "could not mount: {stderr}"
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -52,7 +52,12 @@ fn another_model_kind_is_refused() {
 fn another_preset_of_the_same_kind_is_refused() {
     let cnn_b = TrainingConfig::for_preset(Preset::CnnB);
     let text = load_error(&cnn_b, digitnet::shipped::weights());
-    assert!(text.contains("does not match the cnn model"), "{text}");
+    assert!(
+        text.contains(
+            "under-test.safetensors: cannot load the model record: it does not match the cnn model"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 #![cfg(feature = "flex")]
 
-mod common;
+use crate::common;
 
 use common::sample;
 
@@ -41,6 +41,7 @@ fn one_epoch_of_the_default_cnn_learns_the_sample() {
         &device,
     );
     println!("sample test accuracy after 1 epoch: {:.4}", eval.accuracy);
+    // Measured 0.833 and 0.842 (flex, 2 cores); the bar is a few points below.
     assert!(eval.accuracy > 0.80, "test accuracy {}", eval.accuracy);
     assert_eq!(eval.count, 1000);
     for name in [
@@ -84,7 +85,8 @@ fn a_diverging_run_stops_with_a_clear_error() {
         "{msg}"
     );
     assert!(
-        msg.contains("epoch 1, batch") && msg.contains("learning rate"),
+        msg.contains("training diverged: the train loss at epoch 1, batch")
+            && msg.contains("; lower the learning rate (last complete checkpoint:"),
         "{msg}"
     );
     assert!(
@@ -124,6 +126,7 @@ fn data_parallel_training_on_two_cpu_workers_learns() {
         "mlp-a, 2 CPU workers, 4 epochs: sample test accuracy {:.4}",
         eval.accuracy
     );
-    assert!(eval.accuracy > 0.75, "test accuracy {}", eval.accuracy);
+    // Measured 0.825 (twice); the bar is a few points below.
+    assert!(eval.accuracy > 0.78, "test accuracy {}", eval.accuracy);
     assert!(dir.path().join(names::SAFETENSORS).is_file());
 }

@@ -108,3 +108,72 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Whether a system tool that a test needs is usable here. When it is not, the test should return
+/// at once: locally that is one line on stderr naming what to install (written past libtest's
+/// output capture, so it shows), and under `CI=true` it is a failure, so CI never skips silently.
+///
+/// `probe` runs the tool in the way the test will; `install` says what provides it.
+pub fn tool_available(what: &str, probe: &mut std::process::Command, install: &str) -> bool {
+    let problem = match probe
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+    {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "{what} does not work here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("{what} not found ({e})"),
+    };
+    missing_tool(&problem, install);
+    false
+}
+
+/// Reports that `problem` keeps a test (or part of one) from running here: a failure under
+/// `CI=true`, else one line on stderr naming what to `install`.
+pub fn missing_tool(problem: &str, install: &str) {
+    let message = format!("{problem}; {install}");
+    if in_ci() {
+        panic!("{message} (CI=true: a missing tool is a failure)");
+    }
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr,
+        "SKIPPED {}: {message}",
+        std::thread::current().name().unwrap_or("a test")
+    );
+}
+
+/// What makes a GPU backend runnable on a machine without a GPU.
+pub const VULKAN_INSTALL: &str =
+    "install a Vulkan driver to run it (Debian: mesa-vulkan-drivers, a software one)";
+
+/// True under CI (`CI=true`, which `.ci/run` sets).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Writes test image `index` of the sample as a 28x28 PNG in `dir`; returns its path and label.
+pub fn test_digit_png(index: usize, dir: &Path) -> (PathBuf, u8) {
+    const PIXELS: usize = 28 * 28;
+    let images = sample_raw("t10k-images-idx3-ubyte");
+    let labels = sample_raw("t10k-labels-idx1-ubyte");
+    let pixels = images[16 + index * PIXELS..16 + (index + 1) * PIXELS].to_vec();
+    let path = dir.join(format!("test-digit-{index}.png"));
+    image::GrayImage::from_raw(28, 28, pixels)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    (path, labels[8 + index])
+}
+
+/// The JSON body of an HTTP response (parsed with serde_json: ureq's own `json` feature would
+/// change ureq's build, and so the library's, between `cargo build` and `cargo test`).
+pub fn read_json(
+    res: &mut ureq::http::Response<ureq::Body>,
+) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_reader(res.body_mut().as_reader())
+}

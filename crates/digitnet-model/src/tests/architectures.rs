@@ -1,14 +1,14 @@
 //! The presets reproduce the tutorials' architectures exactly, every config builds a model that
 //! maps `[N, 1, 28, 28]` to `[N, 10]`, and configs survive a JSON round trip.
 
+use crate::{
+    CnnConfig, ConvBlockConfig, DigitModel, MlpConfig, ModelConfig, ModelError, ModelKind, Preset,
+    probabilities,
+};
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
 use burn_ndarray::NdArray;
-use digitnet_model::{
-    CnnConfig, ConvBlockConfig, DigitModel, MlpConfig, ModelConfig, ModelError, ModelKind, Preset,
-    probabilities,
-};
 
 type B = NdArray;
 

@@ -4,7 +4,7 @@
 
 #![cfg(feature = "flex")]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

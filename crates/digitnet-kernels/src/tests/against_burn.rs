@@ -1,4 +1,3 @@
-#![cfg(feature = "flex")]
 //! digitnet's flex kernels against Burn's own ops on the same backend: outputs and every
 //! gradient (input, weight, bias) agree to float rounding, for odd sizes and paddings.
 
@@ -25,8 +24,8 @@ fn assert_close<const D: usize>(what: &str, ours: Tensor<Flex, D>, burns: Tensor
 
 #[test]
 fn the_kernels_are_in_use_on_flex_only() {
-    assert!(digitnet_kernels::uses_own_kernels::<B>());
-    assert!(digitnet_kernels::uses_own_kernels::<Flex>());
+    assert!(crate::uses_own_kernels::<B>());
+    assert!(crate::uses_own_kernels::<Flex>());
 }
 
 #[test]
@@ -50,12 +49,9 @@ fn conv2d_and_its_gradients_match_burn() {
         let b = bias.then(|| random([co]).require_grad());
         let upstream = random([n, co, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k]);
 
-        let calls = digitnet_kernels::own_kernel_calls();
-        let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), b.clone(), pad);
-        assert!(
-            digitnet_kernels::own_kernel_calls() > calls,
-            "{case}: Burn's op ran"
-        );
+        let calls = crate::own_kernel_calls();
+        let ours = crate::conv2d(x.clone(), weight.clone(), b.clone(), pad);
+        assert!(crate::own_kernel_calls() > calls, "{case}: Burn's op ran");
         let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
         let burns = module::conv2d(x.clone(), weight.clone(), b.clone(), options);
         assert_close(
@@ -84,7 +80,7 @@ fn conv2d_and_its_gradients_match_burn() {
 fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
     let x = random([3, 1, 8, 8]);
     let weight = random([4, 1, 3, 3]).require_grad();
-    let ours = digitnet_kernels::conv2d(x.clone(), weight.clone(), None, 1)
+    let ours = crate::conv2d(x.clone(), weight.clone(), None, 1)
         .sum()
         .backward();
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
@@ -102,10 +98,10 @@ fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
 fn max_pool2x2_and_its_gradient_match_burn() {
     for shape in [[2, 3, 28, 28], [1, 2, 7, 7], [2, 1, 6, 9]] {
         let x = random(shape).require_grad();
-        let calls = digitnet_kernels::own_kernel_calls();
-        let ours = digitnet_kernels::max_pool2x2(x.clone());
+        let calls = crate::own_kernel_calls();
+        let ours = crate::max_pool2x2(x.clone());
         assert!(
-            digitnet_kernels::own_kernel_calls() > calls,
+            crate::own_kernel_calls() > calls,
             "{shape:?}: Burn's op ran"
         );
         let burns = module::max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], false);
@@ -127,8 +123,8 @@ fn max_pool2x2_and_its_gradient_match_burn() {
 fn inference_backend_gives_the_same_as_autodiff() {
     let x = random([2, 3, 10, 10]);
     let weight = random([5, 3, 3, 3]);
-    let inner = digitnet_kernels::conv2d(x.clone().inner(), weight.clone().inner(), None, 1);
-    let tracked = digitnet_kernels::conv2d(x, weight, None, 1).inner();
+    let inner = crate::conv2d(x.clone().inner(), weight.clone().inner(), None, 1);
+    let tracked = crate::conv2d(x, weight, None, 1).inner();
     inner
         .into_data()
         .assert_approx_eq::<f32>(&tracked.into_data(), Tolerance::default());
@@ -153,11 +149,11 @@ fn batch_norm_matches_burns_module_in_training_and_inference() {
         let x = (random(shape) * 3.0 + 1.0).require_grad();
         let upstream = random(shape);
 
-        let calls = digitnet_kernels::own_kernel_calls();
+        let calls = crate::own_kernel_calls();
         let (ours, mean, var) =
-            digitnet_kernels::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+            crate::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
         assert!(
-            digitnet_kernels::own_kernel_calls() > calls,
+            crate::own_kernel_calls() > calls,
             "{shape:?}: Burn's ops ran"
         );
         let burns = norm.forward(x.clone());
@@ -189,7 +185,7 @@ fn batch_norm_matches_burns_module_in_training_and_inference() {
         let inference = norm.valid();
         let x = x.inner();
         let burns = inference.forward(x.clone());
-        let ours = digitnet_kernels::batch_norm_eval(
+        let ours = crate::batch_norm_eval(
             x,
             inference.running_mean.value(),
             inference.running_var.value(),
@@ -217,10 +213,8 @@ fn a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool(
     let bias = Tensor::<Flex, 1>::random([64], Distribution::Normal(0.0, 1.0), &Default::default());
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let burns = module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options);
-    let outside = digitnet_kernels::conv2d(x.clone(), weight.clone(), Some(bias.clone()), 1);
-    let inside = digitnet_kernels::on_kernel_threads::<Flex, _>(|| {
-        digitnet_kernels::conv2d(x, weight, Some(bias), 1)
-    });
+    let outside = crate::conv2d(x.clone(), weight.clone(), Some(bias.clone()), 1);
+    let inside = crate::on_kernel_threads::<Flex, _>(|| crate::conv2d(x, weight, Some(bias), 1));
     assert_close("outside the pool", outside, burns.clone());
     assert_close("inside the pool", inside, burns);
 }
@@ -229,10 +223,10 @@ fn a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool(
 fn on_kernel_threads_runs_on_a_pool_thread_once() {
     // A test thread is not one of rayon's.
     assert_eq!(rayon::current_thread_index(), None);
-    let outer = digitnet_kernels::on_kernel_threads::<B, _>(|| {
+    let outer = crate::on_kernel_threads::<B, _>(|| {
         let here = rayon::current_thread_index();
         // Nested: runs in place, on the same pool thread.
-        let nested = digitnet_kernels::on_kernel_threads::<Flex, _>(rayon::current_thread_index);
+        let nested = crate::on_kernel_threads::<Flex, _>(rayon::current_thread_index);
         (here, nested)
     });
     assert!(outer.0.is_some(), "not moved to a pool thread");

@@ -2,7 +2,7 @@
 //! killed during epoch 2 and resumed ends with both epochs and a valid model; eval and predict
 //! read the artifacts; a broken record is a clear error.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -129,7 +129,9 @@ fn killed_run_resumes_to_the_full_epoch_count_then_eval_and_predict_use_it() {
         ]
     );
     let test_accuracy = accuracy_line(&out, "test");
-    assert!(test_accuracy > 0.5, "test accuracy {test_accuracy}");
+    println!("cnn-bn, 2 epochs of 640 images, killed and resumed: test accuracy {test_accuracy}");
+    // Measured 0.699; the bar is a few points below.
+    assert!(test_accuracy > 0.65, "test accuracy {test_accuracy}");
     for name in [
         names::MODEL,
         names::SAFETENSORS,
@@ -156,12 +158,7 @@ fn killed_run_resumes_to_the_full_epoch_count_then_eval_and_predict_use_it() {
     assert_eq!(accuracy_line(&out, "test"), test_accuracy);
 
     // predict prints one line per image: <file> <digit> <probability>.
-    let raw = common::sample_raw("t10k-images-idx3-ubyte");
-    let png = dir.path().join("digit.png");
-    image::GrayImage::from_raw(28, 28, raw[16..16 + 784].to_vec())
-        .unwrap()
-        .save(&png)
-        .unwrap();
+    let (png, label) = common::test_digit_png(0, dir.path());
     let out = digitnet()
         .arg("predict")
         .arg("--artifacts")
@@ -174,7 +171,11 @@ fn killed_run_resumes_to_the_full_epoch_count_then_eval_and_predict_use_it() {
     let fields: Vec<&str> = stdout.trim().split(' ').collect();
     assert_eq!(fields.len(), 3, "{stdout}");
     assert_eq!(fields[0], png.display().to_string());
-    assert!(fields[1].parse::<usize>().unwrap() < 10);
+    assert_eq!(
+        fields[1],
+        label.to_string(),
+        "test image 0 is a {label}: {stdout}"
+    );
     let p: f64 = fields[2].parse().unwrap();
     assert!((0.1..=1.0).contains(&p), "{stdout}");
 
@@ -206,9 +207,54 @@ fn killed_run_resumes_to_the_full_epoch_count_then_eval_and_predict_use_it() {
     );
 }
 
+/// `--resume` in a directory that a run killed before its first checkpoint left behind (here
+/// built by hand: its `config.json`, an empty `checkpoint/`, a temporary file), or in an empty
+/// one, starts afresh, says so, and ends with a valid model.
 #[test]
-fn resume_without_a_previous_run_is_a_clear_error() {
+fn resume_before_the_first_checkpoint_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    let interrupted = dir.path().join("interrupted");
+    std::fs::create_dir_all(interrupted.join(names::CHECKPOINTS)).unwrap();
+    let config = digitnet::train::TrainingConfig::for_preset(digitnet::model::Preset::MlpA)
+        .with_epochs(1)
+        .with_limit_train(Some(640))
+        .with_validation_size(200);
+    std::fs::write(interrupted.join(names::CONFIG), config.to_string()).unwrap();
+    std::fs::write(interrupted.join(".digitnet-config.json.part"), b"{\"half").unwrap();
+    for artifacts in [&empty, &interrupted] {
+        let out = digitnet()
+            .args(["train", "--resume", "--model", "mlp", "--epochs", "1"])
+            .args(["--limit-train", "640", "--progress", "quiet"])
+            .arg("--artifacts")
+            .arg(artifacts)
+            .args(sample_args())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", artifacts.display());
+        assert!(
+            stderr.contains("nothing to resume") && stderr.contains("starting afresh"),
+            "{stderr}"
+        );
+        let accuracy = accuracy_line(&out, "test");
+        println!("mlp-a, 1 epoch of 640 images, resumed afresh: test accuracy {accuracy}");
+        // Measured 0.661; the bar is a few points below.
+        assert!(accuracy > 0.62, "{stderr}");
+        assert_eq!(
+            epochs_in_metrics(artifacts),
+            vec![(1, "train".into()), (1, "valid".into())]
+        );
+        assert!(artifacts.join(names::SAFETENSORS).is_file());
+        assert!(!artifacts.join(".digitnet-config.json.part").exists());
+    }
+}
+
+/// `--resume` refuses a directory holding files that are not a digitnet run's, and deletes none.
+#[test]
+fn resume_in_a_directory_of_other_files_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), b"precious").unwrap();
     let out = digitnet()
         .args(["train", "--resume"])
         .arg("--artifacts")
@@ -218,5 +264,10 @@ fn resume_without_a_previous_run_is_a_clear_error() {
         .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("config.json"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("nothing to resume") && stderr.contains("thesis.tex"),
+        "{stderr}"
+    );
+    assert_eq!(common::entries(dir.path()), ["thesis.tex"]);
 }

@@ -1,30 +1,50 @@
-//! Property-based fuzzing (proptest) of everything that parses outside input: the IDX reader (raw
-//! and gzip'd) and the picture-to-28x28 preprocessing. Every input, however broken, must give
-//! `Ok` or an error naming the file: never a panic, never an unbounded allocation.
+//! Property-based fuzzing (arbtest, on `arbitrary`) of everything that parses outside input: the
+//! IDX reader (raw and gzip'd) and the picture-to-28x28 preprocessing. Every input, however
+//! broken, must give `Ok` or an error naming the file: never a panic, never an unbounded
+//! allocation.
 //!
-//! `cargo fuzz` needs a nightly toolchain, which this project does not use; proptest runs on
-//! stable inside `cargo test`. The default case counts keep this suite to seconds; longer runs:
-//! `bash scripts/fuzz.sh [SECONDS]`, or `PROPTEST_CASES=N cargo test -p digitnet-data --test fuzz_inputs`.
+//! `cargo fuzz` needs a nightly toolchain, which this project does not use; arbtest runs on
+//! stable inside `cargo test`. Each property runs for `ARBTEST_BUDGET_MS` milliseconds (default
+//! 300) on fresh random inputs; a failure prints its seed, and `ARBTEST_SEED=0x...` replays it.
+//! Longer runs: `bash scripts/fuzz.sh [SECONDS]`.
 
 use std::io::{Cursor, Write};
 use std::path::Path;
 
-use digitnet_data::idx::{IMAGE_PIXELS, IMAGES_MAGIC, LABELS_MAGIC, parse_images, parse_labels};
-use digitnet_data::preprocess::{digit_from_bytes, to_mnist};
+use crate::idx::{IMAGE_PIXELS, IMAGES_MAGIC, LABELS_MAGIC, parse_images, parse_labels};
+use crate::preprocess::{digit_from_bytes, to_mnist};
+use arbitrary::{Result, Unstructured};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, Rgba};
-use proptest::prelude::*;
 
 const NAME: &str = "fuzzed-input.bin";
 
-/// `default` cases, or `PROPTEST_CASES` when set (for long runs).
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
+/// Runs `property` on random inputs for `ARBTEST_BUDGET_MS` milliseconds (default 300).
+fn fuzz(property: impl FnMut(&mut Unstructured<'_>) -> Result<()>) {
+    let budget = std::env::var("ARBTEST_BUDGET_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
+        .unwrap_or(300);
+    arbtest::arbtest(property).budget_ms(budget).run();
+}
+
+/// Up to `max` arbitrary bytes.
+fn bytes(u: &mut Unstructured<'_>, max: usize) -> Result<Vec<u8>> {
+    let mut bytes: Vec<u8> = u.arbitrary()?;
+    bytes.truncate(max);
+    Ok(bytes)
+}
+
+/// Between `min` and `max` values drawn by `item`.
+fn several<T>(
+    u: &mut Unstructured<'_>,
+    min: usize,
+    max: usize,
+    mut item: impl FnMut(&mut Unstructured<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let n = u.int_in_range(min..=max)?;
+    (0..n).map(|_| item(u)).collect()
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -89,13 +109,14 @@ enum Edit {
     Truncate(usize),
 }
 
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        4 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
-        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
-        1 => any::<usize>().prop_map(Edit::Remove),
-        1 => any::<usize>().prop_map(Edit::Truncate),
-    ]
+/// An edit, overwrites four times as likely as each other kind.
+fn edit(u: &mut Unstructured<'_>) -> Result<Edit> {
+    Ok(match u.int_in_range(0..=6)? {
+        0..=3 => Edit::Set(u.arbitrary()?, u.arbitrary()?),
+        4 => Edit::Insert(u.arbitrary()?, u.arbitrary()?),
+        5 => Edit::Remove(u.arbitrary()?),
+        _ => Edit::Truncate(u.arbitrary()?),
+    })
 }
 
 fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
@@ -115,35 +136,40 @@ fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
 }
 
 /// Headers biased towards the interesting values (valid, zero, off by one, huge).
-fn header_field() -> impl Strategy<Value = u32> {
-    prop_oneof![
-        Just(0u32),
-        Just(1),
-        Just(27),
-        Just(28),
-        Just(29),
-        Just(u32::MAX),
-        Just(10_000_001),
-        0u32..64,
-        any::<u32>(),
-    ]
+fn header_field(u: &mut Unstructured<'_>) -> Result<u32> {
+    Ok(match u.int_in_range(0..=8)? {
+        0 => 0,
+        1 => 1,
+        2 => 27,
+        3 => 28,
+        4 => 29,
+        5 => u32::MAX,
+        6 => 10_000_001,
+        7 => u.int_in_range(0..=63)?,
+        _ => u.arbitrary()?,
+    })
 }
 
-proptest! {
-    #![proptest_config(config(2000))]
-
-    #[test]
-    fn idx_parsers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+#[test]
+fn idx_parsers_never_panic_on_arbitrary_bytes() {
+    fuzz(|u| {
+        let bytes = bytes(u, 2048)?;
         parse_both(&bytes);
         parse_both(&gzip(&bytes));
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn idx_parsers_never_panic_on_structured_headers(
-        magic in prop_oneof![Just(IMAGES_MAGIC), Just(LABELS_MAGIC), any::<u32>()],
-        fields in proptest::collection::vec(header_field(), 0..5),
-        body_len in 0usize..4000,
-    ) {
+#[test]
+fn idx_parsers_never_panic_on_structured_headers() {
+    fuzz(|u| {
+        let magic = match u.int_in_range(0..=2)? {
+            0 => IMAGES_MAGIC,
+            1 => LABELS_MAGIC,
+            _ => u.arbitrary()?,
+        };
+        let fields = several(u, 0, 4, header_field)?;
+        let body_len = u.int_in_range(0..=3999)?;
         let mut bytes = magic.to_be_bytes().to_vec();
         for f in &fields {
             bytes.extend_from_slice(&f.to_be_bytes());
@@ -152,21 +178,23 @@ proptest! {
         let (images_ok, labels_ok) = parse_both(&bytes);
         // Success only for exactly consistent files.
         if images_ok {
-            prop_assert_eq!(magic, IMAGES_MAGIC);
-            prop_assert!(fields.len() >= 3 && fields[1] == 28 && fields[2] == 28);
+            assert_eq!(magic, IMAGES_MAGIC);
+            assert!(fields.len() >= 3 && fields[1] == 28 && fields[2] == 28);
         }
         if labels_ok {
-            prop_assert_eq!(magic, LABELS_MAGIC);
+            assert_eq!(magic, LABELS_MAGIC);
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn mutated_idx_files_raw_and_gzipped_never_panic(
-        count in 0u32..4,
-        seed in any::<u8>(),
-        edits in proptest::collection::vec(edit(), 1..6),
-        gzip_first in any::<bool>(),
-    ) {
+#[test]
+fn mutated_idx_files_raw_and_gzipped_never_panic() {
+    fuzz(|u| {
+        let count = u.int_in_range(0..=3)?;
+        let seed: u8 = u.arbitrary()?;
+        let edits = several(u, 1, 5, edit)?;
+        let gzip_first: bool = u.arbitrary()?;
         for original in [images_file(count, seed), labels_file(count)] {
             // Mutate the raw file, or the gzip stream itself (CRC, lengths, deflate blocks).
             let mutated = if gzip_first {
@@ -179,21 +207,26 @@ proptest! {
                 parse_both(&gzip(&mutated));
             }
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn pixel_changes_in_a_valid_file_still_parse(
-        count in 1u32..3,
-        changes in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..20),
-    ) {
+#[test]
+fn pixel_changes_in_a_valid_file_still_parse() {
+    fuzz(|u| {
+        let count = u.int_in_range(1..=2)?;
+        let changes = several(u, 1, 19, |u| {
+            Ok((u.arbitrary::<usize>()?, u.arbitrary::<u8>()?))
+        })?;
         let mut bytes = images_file(count, 3);
         let body = bytes.len() - 16;
         for (i, b) in changes {
             bytes[16 + i % body] = b;
         }
         let parsed = parse_images(Cursor::new(gzip(&bytes)), Path::new(NAME)).unwrap();
-        prop_assert_eq!(parsed.pixels, bytes[16..].to_vec());
-    }
+        assert_eq!(parsed.pixels, bytes[16..].to_vec());
+        Ok(())
+    });
 }
 
 /// An image of one of the colour types users send, `w` x `h`, filled from `pixels`.
@@ -259,44 +292,49 @@ fn check_digit(bytes: &[u8]) {
     }
 }
 
-proptest! {
-    #![proptest_config(config(1000))]
+#[test]
+fn preprocessing_never_panics_on_arbitrary_bytes() {
+    fuzz(|u| {
+        check_digit(&bytes(u, 1024)?);
+        Ok(())
+    });
+}
 
-    #[test]
-    fn preprocessing_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
-        check_digit(&bytes);
-    }
-
-    #[test]
-    fn preprocessing_handles_every_colour_type_and_size(
-        kind in any::<u8>(),
-        w in 1u32..48,
-        h in 1u32..48,
-        pixels in proptest::collection::vec(any::<u8>(), 0..64),
-    ) {
+#[test]
+fn preprocessing_handles_every_colour_type_and_size() {
+    fuzz(|u| {
+        let kind: u8 = u.arbitrary()?;
+        let (w, h) = (u.int_in_range(1..=47)?, u.int_in_range(1..=47)?);
+        let pixels = bytes(u, 63)?;
         let img = image_of(kind, w, h, &pixels);
         if let Some(digit) = to_mnist(&img) {
-            prop_assert!(digit.iter().any(|&v| v > 0), "a found digit has ink");
+            assert!(digit.iter().any(|&v| v > 0), "a found digit has ink");
         }
         for format in [ImageFormat::Png, ImageFormat::Jpeg] {
             if let Some(bytes) = encode(&img, format) {
                 check_digit(&bytes);
             }
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn mutated_png_and_jpeg_files_never_panic(
-        kind in any::<u8>(),
-        w in 1u32..32,
-        h in 1u32..32,
-        pixels in proptest::collection::vec(any::<u8>(), 1..64),
-        jpeg in any::<bool>(),
-        edits in proptest::collection::vec(edit(), 1..6),
-    ) {
-        let format = if jpeg { ImageFormat::Jpeg } else { ImageFormat::Png };
+#[test]
+fn mutated_png_and_jpeg_files_never_panic() {
+    fuzz(|u| {
+        let kind: u8 = u.arbitrary()?;
+        let (w, h) = (u.int_in_range(1..=31)?, u.int_in_range(1..=31)?);
+        let mut pixels = bytes(u, 63)?;
+        pixels.push(u.arbitrary()?);
+        let format = if u.arbitrary()? {
+            ImageFormat::Jpeg
+        } else {
+            ImageFormat::Png
+        };
+        let edits = several(u, 1, 5, edit)?;
         if let Some(bytes) = encode(&image_of(kind, w, h, &pixels), format) {
             check_digit(&apply(bytes, &edits));
         }
-    }
+        Ok(())
+    });
 }

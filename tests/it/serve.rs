@@ -4,7 +4,7 @@
 
 #![cfg(all(feature = "serve", feature = "flex"))]
 
-mod common;
+use crate::common;
 
 use common::served::Served;
 use digitnet::data::IMAGE_PIXELS;
@@ -25,7 +25,7 @@ fn post(base: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
         .send(body)
         .unwrap();
     let status = res.status().as_u16();
-    let json = res.body_mut().read_json::<Value>().unwrap_or_else(|e| {
+    let json = common::read_json(&mut res).unwrap_or_else(|e| {
         panic!("status {status}: body is not JSON ({e})");
     });
     (status, json)
@@ -34,7 +34,7 @@ fn post(base: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
 fn get(base: &str, path: &str) -> (u16, Value) {
     let mut res = agent().get(&format!("{base}{path}")).call().unwrap();
     let status = res.status().as_u16();
-    (status, res.body_mut().read_json::<Value>().unwrap())
+    (status, common::read_json(&mut res).unwrap())
 }
 
 /// Test image `index` of the sample as 28x28 bytes, and its label.
@@ -184,7 +184,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_answering() {
         }
         let mut res = req.send(&body[..]).unwrap();
         let status = res.status().as_u16();
-        let json: Value = res.body_mut().read_json().unwrap();
+        let json: Value = common::read_json(&mut res).unwrap();
         assert_eq!(status, expected, "{content_type}: {json}");
         let message = json["error"].as_str().unwrap_or_default();
         assert!(message.contains(needle), "{content_type}: {json}");
@@ -224,6 +224,86 @@ fn concurrent_clients_are_all_answered() {
         correct >= 76,
         "{correct} of 80 concurrent predictions right"
     );
+}
+
+/// Good and bad requests at once, from 8 clients that start together: every bad one gets its 4xx
+/// and its own error, every good one 200 with the answer it gets when sent alone (the inference
+/// thread batches waiting requests, so a mix-up would show here).
+#[test]
+fn bad_and_good_requests_at_once_each_get_their_own_answer() {
+    let server = Served::start();
+    let base = server.base.clone();
+    let good: Vec<Vec<u8>> = (0..10)
+        .map(|i| encode(&sample_digit(i).0, image::ImageFormat::Png))
+        .collect();
+    let alone: Vec<Value> = good
+        .iter()
+        .map(|png| {
+            let (status, json) = post(&base, "image/png", png);
+            assert_eq!(status, 200, "{json}");
+            json
+        })
+        .collect();
+    let bad: Vec<(&'static str, Vec<u8>, u16, &'static str)> = vec![
+        ("image/png", b"not a png".to_vec(), 400, "not a PNG or JPEG"),
+        (
+            "image/png",
+            encode(&vec![0; IMAGE_PIXELS], image::ImageFormat::Png),
+            400,
+            "blank",
+        ),
+        ("text/plain", b"a seven".to_vec(), 415, "not supported"),
+        (
+            "application/json",
+            serde_json::to_vec(&vec![0.5; 783]).unwrap(),
+            400,
+            "got 783",
+        ),
+        ("image/png", vec![0u8; 5 * 1024 * 1024], 413, "over 4 MiB"),
+    ];
+    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (base, good, alone, bad, start) = (
+                base.clone(),
+                good.clone(),
+                alone.clone(),
+                bad.clone(),
+                start.clone(),
+            );
+            std::thread::spawn(move || {
+                start.wait();
+                for round in 0..10 {
+                    if (t + round) % 2 == 0 {
+                        let i = (t + round) % good.len();
+                        let (status, json) = post(&base, "image/png", &good[i]);
+                        assert_eq!(status, 200, "{json}");
+                        assert_eq!(json["digit"], alone[i]["digit"], "image {i}");
+                        // Another batch, another summation order: equal to float rounding.
+                        let probabilities = |json: &Value| -> Vec<f64> {
+                            let values = json["probabilities"].as_array().unwrap();
+                            values.iter().map(|v| v.as_f64().unwrap()).collect()
+                        };
+                        let differences = probabilities(&json)
+                            .into_iter()
+                            .zip(probabilities(&alone[i]))
+                            .map(|(a, b)| (a - b).abs());
+                        assert!(differences.fold(0.0, f64::max) < 1e-5, "image {i}: {json}");
+                    } else {
+                        let (content_type, body, expected, needle) = &bad[(t + round) % bad.len()];
+                        let (status, json) = post(&base, content_type, body);
+                        assert_eq!(status, *expected, "{content_type}: {json}");
+                        let message = json["error"].as_str().unwrap_or_default();
+                        assert!(message.contains(needle), "{content_type}: {json}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(get(&base, "/api/health").0, 200);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! retried on the next mirror, two processes downloading into one directory at once. A failed
 //! download never leaves a file (partial or temporary) behind.
 
-mod common;
+use crate::common;
 
 use common::http::{Reply, Server, dead_mirror};
 use common::{entries, sample_gz, sample_raw, sample_spec};

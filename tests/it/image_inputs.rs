@@ -4,7 +4,7 @@
 
 #![cfg(feature = "flex")]
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,13 @@ fn bad_files_give_one_clear_error_naming_the_file() {
             "not a PNG or JPEG image",
         ),
         ("huge.png", png_header_only(20_000, 20_000), "too large"),
+        (
+            "anim.gif",
+            // A 1x1 GIF89a: header, logical screen, 2-colour table, image, one LZW block.
+            b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b"
+                .to_vec(),
+            "a Gif image; digitnet reads PNG and JPEG",
+        ),
         (
             "blank.png",
             encode(

@@ -45,8 +45,8 @@ fn run_example(name: &str, args: &[&str], cwd: &Path) -> String {
 fn figure_after(stdout: &str, prefix: &str) -> f64 {
     stdout
         .lines()
-        .filter_map(|l| l.split_once(prefix).map(|(_, rest)| rest.trim()))
-        .last()
+        .rev()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.trim()))
         .unwrap_or_else(|| panic!("no '{prefix}' in:\n{stdout}"))
         .parse()
         .unwrap()

@@ -69,7 +69,7 @@ impl DataSource {
             cache_dir,
             spec,
             download: true,
-            verify: !env(NO_VERIFY_ENV).is_some_and(|v| v == "1"),
+            verify: env(NO_VERIFY_ENV).is_none_or(|v| v != "1"),
         }
     }
 

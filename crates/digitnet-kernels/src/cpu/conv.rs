@@ -290,7 +290,9 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 }
 
 /// The weight gradient `[co, c, k, k]` and bias gradient `[co]` for input `x` and output
-/// gradient `dy`: per-thread partial sums over the batch, added at the end.
+/// gradient `dy`: one partial sum per thread over its share of the batch, added at the end in
+/// order. The shares are fixed by the thread count, not by rayon's work stealing, so the same
+/// batch always sums in the same order and training is reproducible.
 pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (p, r) = (s.positions(), s.patch_len());
     let g = s.group();
@@ -305,35 +307,46 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         let (dw, db, _) = zeros();
         return (dw, db);
     }
-    let (dw, db, _) = x
-        .par_chunks(g * s.image_len())
-        .zip(dy.par_chunks(g * s.out_len()))
-        .fold(zeros, |(mut dw, mut db, (mut cols, mut wide)), (x, dy)| {
-            let width = dy.len() / s.co;
-            for (i, x) in x.chunks(s.image_len()).enumerate() {
-                im2col(s, x, &mut cols, width, i * p);
+    let groups = (x.len() / s.image_len()).div_ceil(g);
+    let per_share = groups.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+        .par_chunks(per_share * g * s.image_len())
+        .zip(dy.par_chunks(per_share * g * s.out_len()))
+        .map(|(x, dy)| {
+            let (mut dw, mut db, (mut cols, mut wide)) = zeros();
+            let groups = x.chunks(g * s.image_len()).zip(dy.chunks(g * s.out_len()));
+            for (x, dy) in groups {
+                let width = dy.len() / s.co;
+                for (i, x) in x.chunks(s.image_len()).enumerate() {
+                    im2col(s, x, &mut cols, width, i * p);
+                }
+                let dy = side_by_side(s, dy, &mut wide);
+                // dw += dy [co, width] x cols^T [width, r]: the group's images summed by the GEMM.
+                sgemm(
+                    s.co,
+                    width,
+                    r,
+                    View::rows(dy, width),
+                    View::transposed(&cols[..r * width], width),
+                    1.0,
+                    &mut dw,
+                );
+                for (b, row) in db.iter_mut().zip(dy.chunks(width)) {
+                    *b += row.iter().sum::<f32>();
+                }
             }
-            let dy = side_by_side(s, dy, &mut wide);
-            // dw += dy [co, width] x cols^T [width, r]: the group's images summed by the GEMM.
-            sgemm(
-                s.co,
-                width,
-                r,
-                View::rows(dy, width),
-                View::transposed(&cols[..r * width], width),
-                1.0,
-                &mut dw,
-            );
-            for (b, row) in db.iter_mut().zip(dy.chunks(width)) {
-                *b += row.iter().sum::<f32>();
-            }
-            (dw, db, (cols, wide))
+            (dw, db)
         })
-        .reduce(zeros, |(mut dw, mut db, bufs), (dw2, db2, _)| {
-            dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
-            db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
-            (dw, db, bufs)
-        });
+        .collect();
+    let mut partials = partials.into_iter();
+    let (mut dw, mut db) = partials.next().unwrap_or_else(|| {
+        let (dw, db, _) = zeros();
+        (dw, db)
+    });
+    for (dw2, db2) in partials {
+        dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
+    }
     (dw, db)
 }
 

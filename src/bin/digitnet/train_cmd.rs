@@ -248,8 +248,7 @@ impl BackendJob for TrainJob<'_> {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if args.resume && ArtifactDir::new(&args.artifacts).resume_point()?.is_none() {
         eprintln!(
-            "nothing to resume in {} (the earlier run stopped before its first checkpoint): \
-             starting afresh",
+            "nothing to resume in {} (no checkpoint yet): starting afresh",
             args.artifacts.display()
         );
     }

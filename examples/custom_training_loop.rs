@@ -13,19 +13,19 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use digitnet::backend::Flex;
+use digitnet::backend::{DefaultBackend, default_device};
 use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
 use digitnet::model::{DigitModel, Preset};
 use digitnet::train::evaluate;
 
-type B = Autodiff<Flex>;
+type B = Autodiff<DefaultBackend>;
 
 fn main() -> anyhow::Result<()> {
     // SAFETY: first thing in main, before any other thread starts.
     unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs: usize = std::env::args().nth(1).map_or(Ok(2), |a| a.parse())?;
     let learning_rate = 1e-3;
-    let device = Default::default();
+    let device = default_device();
     B::seed(&device, 42);
 
     let mnist = Mnist::load(&DataSource::new(DatasetKind::Mnist))?;

@@ -9,12 +9,15 @@
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use digitnet::backend::NdArray;
+use digitnet::backend::{DefaultBackend, default_device};
 use digitnet::data::grid::{self, GridCell, INK};
 use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
 use digitnet::model::Preset;
 
 fn main() -> anyhow::Result<()> {
+    // Chosen by cargo feature: flex by default, ndarray with `--no-default-features --features
+    // ndarray`, wgpu with `--features wgpu`.
+    println!("backend: {}", std::any::type_name::<DefaultBackend>());
     let mnist = Mnist::load(&DataSource::new(DatasetKind::Mnist))?;
     let (train, valid, test) = (mnist.train(), mnist.valid(), mnist.test());
     println!(
@@ -39,11 +42,12 @@ fn main() -> anyhow::Result<()> {
     println!("wrote samples.png");
 
     // Shuffle and batch, normalising with MNIST's mean and std.
-    let device = Default::default();
-    let loader = DataLoaderBuilder::<NdArray, _, _>::new(MnistBatcher::for_dataset(mnist.spec()))
-        .batch_size(64)
-        .shuffle(42)
-        .build(train);
+    let device = default_device();
+    let loader =
+        DataLoaderBuilder::<DefaultBackend, _, _>::new(MnistBatcher::for_dataset(mnist.spec()))
+            .batch_size(64)
+            .shuffle(42)
+            .build(train);
     let batch = loader
         .iter()
         .next()
@@ -55,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     // A forward pass through CNN B (untrained, so about 10% of the guesses are right).
-    let model = Preset::CnnB.config().init::<NdArray>(&device)?;
+    let model = Preset::CnnB.config().init::<DefaultBackend>(&device)?;
     let logits = model.forward(batch.images);
     println!(
         "CNN B has {} parameters; logits {:?}",

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use digitnet::backend::Flex;
+use digitnet::backend::{DefaultBackend, default_device};
 use digitnet::data::preprocess::load_digit;
 use digitnet::data::{DatasetKind, MnistBatcher};
 use digitnet::train::{ArtifactDir, model_io, predict};
@@ -20,9 +20,9 @@ fn main() -> anyhow::Result<()> {
         .next()
         .ok_or_else(|| anyhow::anyhow!("usage: predict ARTIFACT_DIR IMAGE..."))?;
     let images: Vec<PathBuf> = args.map(PathBuf::from).collect();
-    let device = Default::default();
+    let device = default_device();
     let (config, model) =
-        model_io::load_model::<Flex>(&ArtifactDir::new(Path::new(&artifacts)), &device)?;
+        model_io::load_model::<DefaultBackend>(&ArtifactDir::new(Path::new(&artifacts)), &device)?;
     let kind: DatasetKind = config.dataset.parse().unwrap_or_default();
     let digits = images
         .iter()

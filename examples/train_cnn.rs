@@ -7,7 +7,7 @@
 //! `artifacts/example-cnn` (config, checkpoints, metrics.csv, model, curves).
 
 use burn::backend::Autodiff;
-use digitnet::backend::Flex;
+use digitnet::backend::{DefaultBackend, default_device};
 use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
 use digitnet::model::Preset;
 use digitnet::train::{TrainOptions, TrainingConfig, evaluate, train};
@@ -20,8 +20,8 @@ fn main() -> anyhow::Result<()> {
     // The last 5,000 training images validate (a tenth of a smaller training set).
     let data = Mnist::load(&DataSource::new(DatasetKind::Mnist))?;
     config.validation_size = data.validation_size();
-    let device = Default::default();
-    let outcome = train::<Autodiff<Flex>>(
+    let device = default_device();
+    let outcome = train::<Autodiff<DefaultBackend>>(
         &config,
         &data,
         &TrainOptions::new("artifacts/example-cnn"),

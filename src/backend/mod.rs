@@ -30,6 +30,41 @@ pub type Wgpu = burn::backend::Wgpu<f32>;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda<f32>;
 
+// `DefaultBackend`: the best backend compiled into this build, chosen by cargo feature (CUDA,
+// else wgpu, else flex, else ndarray), so that code written against it swaps backends with
+// `--features wgpu` or `--no-default-features --features ndarray` and no edit.
+
+/// The best backend compiled into this build: CUDA (feature `cuda`). For a choice at run time,
+/// see [`BackendKind`] and [`run_on`].
+#[cfg(feature = "cuda")]
+pub type DefaultBackend = Cuda;
+/// The best backend compiled into this build: wgpu (feature `wgpu`, without `cuda`). For a
+/// choice at run time, see [`BackendKind`] and [`run_on`].
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub type DefaultBackend = Wgpu;
+/// The best backend compiled into this build: flex (feature `flex`, without a GPU feature). For
+/// a choice at run time, see [`BackendKind`] and [`run_on`].
+#[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
+pub type DefaultBackend = Flex;
+/// The best backend compiled into this build: ndarray (feature `ndarray` alone). For a choice
+/// at run time, see [`BackendKind`] and [`run_on`].
+#[cfg(all(
+    feature = "ndarray",
+    not(any(feature = "cuda", feature = "wgpu", feature = "flex"))
+))]
+pub type DefaultBackend = NdArray;
+
+/// The default device of [`DefaultBackend`] (the first GPU, or the CPU).
+#[cfg(any(
+    feature = "cuda",
+    feature = "wgpu",
+    feature = "flex",
+    feature = "ndarray"
+))]
+pub fn default_device() -> burn::tensor::Device<DefaultBackend> {
+    Default::default()
+}
+
 /// A backend chosen at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {

@@ -21,8 +21,6 @@ use digitnet::train::evaluate;
 type B = Autodiff<DefaultBackend>;
 
 fn main() -> anyhow::Result<()> {
-    // SAFETY: first thing in main, before any other thread starts.
-    unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs: usize = std::env::args().nth(1).map_or(Ok(2), |a| a.parse())?;
     let learning_rate = 1e-3;
     let device = default_device();
@@ -48,8 +46,7 @@ fn main() -> anyhow::Result<()> {
                 let value: f32 = loss.clone().into_scalar().elem();
                 println!("epoch {epoch} batch {i:>4}: loss {value:.4}");
             }
-            // On flex, backward's kernels start faster from the kernels' own threads.
-            let grads = model.on_kernel_threads(|| loss.backward());
+            let grads = loss.backward();
             let grads = GradientsParams::from_grads(grads, &model);
             model = optimizer.step(learning_rate, model, grads);
         }

@@ -8,13 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use digitnet::backend::{DefaultBackend, default_device};
+use digitnet::data::MnistBatcher;
 use digitnet::data::preprocess::load_digit;
-use digitnet::data::{DatasetKind, MnistBatcher};
 use digitnet::train::{ArtifactDir, model_io, predict};
 
 fn main() -> anyhow::Result<()> {
-    // SAFETY: first thing in main, before any other thread starts.
-    unsafe { digitnet::backend::single_threaded_gemm() };
     let mut args = std::env::args().skip(1);
     let artifacts = args
         .next()
@@ -23,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     let device = default_device();
     let (config, model) =
         model_io::load_model::<DefaultBackend>(&ArtifactDir::new(Path::new(&artifacts)), &device)?;
-    let kind: DatasetKind = config.dataset.parse().unwrap_or_default();
+    let kind = config.dataset;
     let digits = images
         .iter()
         .map(|p| load_digit(p))

@@ -13,15 +13,16 @@ use digitnet::model::Preset;
 use digitnet::train::{TrainOptions, TrainingConfig, evaluate, train};
 
 fn main() -> anyhow::Result<()> {
-    // SAFETY: first thing in main, before any other thread starts.
-    unsafe { digitnet::backend::single_threaded_gemm() };
     let epochs = std::env::args().nth(1).map_or(Ok(3), |a| a.parse())?;
-    let mut config = TrainingConfig::for_preset(Preset::CnnBn).with_epochs(epochs);
+    let config = TrainingConfig::for_preset(Preset::CnnBn).with_epochs(epochs);
     // The last 5,000 training images validate (a tenth of a smaller training set).
     let data = Mnist::load(&DataSource::new(DatasetKind::Mnist))?;
-    config.validation_size = data.validation_size();
     let device = default_device();
-    let outcome = train::<Autodiff<DefaultBackend>>(
+    let model = config
+        .digit_model()?
+        .init::<Autodiff<DefaultBackend>>(&device)?;
+    let outcome = train(
+        model,
         &config,
         &data,
         &TrainOptions::new("artifacts/example-cnn"),

@@ -26,7 +26,7 @@ pub fn config() -> Result<TrainingConfig, TrainError> {
 
 /// The per-epoch metrics of the shipped model's training run (its `metrics.csv`).
 pub fn metrics() -> Result<Vec<crate::train::EpochRecord>, TrainError> {
-    crate::train::history::parse_metrics_csv(METRICS_CSV, Path::new("<shipped>/metrics.csv"))
+    crate::train::parse_metrics_csv(METRICS_CSV, Path::new("<shipped>/metrics.csv"))
 }
 
 /// The shipped model on `device`, with its configuration.

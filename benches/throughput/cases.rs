@@ -114,8 +114,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .model
             .as_ref()
             .expect("model is only taken inside step");
-        // As digitnet-train's training step does.
-        let grads = model.on_kernel_threads(|| loss.backward());
+        let grads = loss.backward();
         GradientsParams::from_grads(grads, model)
     }
 

@@ -66,8 +66,6 @@ pub struct Args {
 }
 
 fn main() -> Result<()> {
-    // SAFETY: first thing in main, before any other thread starts.
-    unsafe { digitnet::backend::single_threaded_gemm() };
     let args = Args::parse();
     let mnist = load_data()?;
     if let [backend, model] = &args.epoch_child[..] {
@@ -122,7 +120,7 @@ fn main() -> Result<()> {
 /// Real MNIST from `DIGITNET_DATA_DIR`, or else the committed sample.
 fn load_data() -> Result<Mnist> {
     let source = DataSource::new(DatasetKind::Mnist).download(false);
-    if std::env::var_os(digitnet::data::source::DATA_DIR_ENV).is_some() {
+    if std::env::var_os(digitnet::data::DATA_DIR_ENV).is_some() {
         return Mnist::load(&source).context("loading MNIST from DIGITNET_DATA_DIR");
     }
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mnist-sample");

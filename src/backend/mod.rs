@@ -3,7 +3,6 @@
 //! to the chosen backend.
 
 mod probe;
-mod threads;
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,7 +10,6 @@ use std::str::FromStr;
 use burn::tensor::backend::AutodiffBackend;
 
 pub use probe::{DeviceClass, DeviceInfo, devices};
-pub use threads::{MATMUL_THREADS_ENV, single_threaded_gemm};
 
 /// Burn's flex CPU backend with `f32` floats (feature `flex`, on by default; the fastest on CPU).
 #[cfg(feature = "flex")]

@@ -21,7 +21,7 @@ use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind, run_on};
 use digitnet::data::{MnistBatcher, MnistItem};
 use digitnet::model::{ModelConfig, Preset};
-use digitnet::train::{ArtifactDir, Classifier, TrainingConfig, model_io};
+use digitnet::train::{ArtifactDir, TrainingConfig, model_io};
 
 /// Largest absolute difference allowed between two backends (f32).
 const TOLERANCE: f32 = 1e-4;
@@ -48,7 +48,12 @@ fn saved_record(config: &TrainingConfig) -> Vec<u8> {
         type Output = Vec<u8>;
         fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Vec<u8> {
             B::seed(&devices[0], self.0.seed);
-            let model = self.0.model.init::<B::InnerBackend>(&devices[0]).unwrap();
+            let model = self
+                .0
+                .digit_model()
+                .unwrap()
+                .init::<B::InnerBackend>(&devices[0])
+                .unwrap();
             let dir = tempfile::tempdir().unwrap();
             let artifacts = ArtifactDir::new(dir.path());
             model_io::save_model(&model, &artifacts).unwrap();
@@ -238,28 +243,29 @@ impl BackendJob for OneStep {
             device,
         )
         .unwrap();
-        let classifier = Classifier { model };
         let batch = MnistBatcher::default().batch(self.items, device);
-        let loss = classifier.forward_classification(batch).loss;
-        let grads = GradientsParams::from_grads(loss.backward(), &classifier);
+        let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(device)
+            .forward(model.forward(batch.images), batch.targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let gradients = {
             let mut collect = CollectParams::with_grads(&grads);
-            classifier.visit(&mut collect);
+            model.visit(&mut collect);
             collect.params
         };
         let lr = f64::from(STEP_LR);
-        let classifier = match self.step {
+        let model = match self.step {
             Step::Adam => AdamConfig::new()
                 .with_epsilon(1e-8)
                 .init()
-                .step(lr, classifier, grads),
+                .step(lr, model, grads),
             Step::SgdMomentum => SgdConfig::new()
                 .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
                 .init()
-                .step(lr, classifier, grads),
+                .step(lr, model, grads),
         };
         let mut params = CollectParams::default();
-        classifier.visit(&mut params);
+        model.visit(&mut params);
         Stepped {
             params: params.params,
             grads: gradients,
@@ -323,7 +329,7 @@ fn configs(dropout_off: bool) -> Vec<(Preset, TrainingConfig)> {
         .map(|preset| {
             let mut config = TrainingConfig::for_preset(preset);
             if dropout_off {
-                match &mut config.model {
+                match config.model.as_mut().expect("a preset config has a model") {
                     ModelConfig::Cnn(cnn) => {
                         cnn.dropout = 0.0;
                         for block in &mut cnn.blocks {

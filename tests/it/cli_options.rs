@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use digitnet::train::artifacts::names;
-use digitnet::train::history::{EpochRecord, read_metrics_csv};
+use digitnet::train::{EpochRecord, read_metrics_csv};
 
 use crate::common;
 
@@ -50,7 +50,7 @@ fn metrics(dir: &Path, split: &str) -> Vec<EpochRecord> {
     read_metrics_csv(&dir.join(names::METRICS))
         .unwrap()
         .into_iter()
-        .filter(|r| r.split == split)
+        .filter(|r| r.split.name() == split)
         .collect()
 }
 
@@ -171,7 +171,7 @@ fn the_same_seed_gives_bit_identical_metrics_and_weights() {
             ],
             &artifacts,
         );
-        let rows: Vec<(usize, String, f64, f64, f64)> =
+        let rows: Vec<(usize, digitnet::data::Split, f64, f64, f64)> =
             read_metrics_csv(&artifacts.join(names::METRICS))
                 .unwrap()
                 .into_iter()

@@ -22,3 +22,4 @@ mod serve_browser;
 mod shipped_weights;
 mod training;
 mod training_faults;
+mod user_model;

@@ -38,7 +38,7 @@ fn user_style_png(index: usize, scale: u32, dir: &std::path::Path) -> (std::path
 fn shipped_model_is_the_default_cnn_and_is_accurate_on_the_sample() {
     let device = Default::default();
     let (config, model) = digitnet::shipped::load::<Flex>(&device).unwrap();
-    assert_eq!(config.model, Preset::CnnBn.config());
+    assert_eq!(config.model, Some(Preset::CnnBn.config()));
     assert_eq!(model.num_params(), 242_218);
     let data = Mnist::load(
         &DataSource::from_spec(common::sample_spec())

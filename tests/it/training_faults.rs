@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use digitnet::model::Preset;
 use digitnet::train::artifacts::names;
-use digitnet::train::history::read_metrics_csv;
+use digitnet::train::read_metrics_csv;
 use digitnet::train::{TrainingConfig, model_io};
 
 const BIN: &str = env!("CARGO_BIN_EXE_digitnet");

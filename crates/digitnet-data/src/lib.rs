@@ -14,22 +14,22 @@
 //! ```
 
 pub mod atomic;
-pub mod batcher;
-pub mod download;
-pub mod error;
+mod batcher;
+mod download;
+mod error;
 pub mod grid;
-pub mod idx;
-pub mod mnist;
+mod idx;
+mod mnist;
 pub mod preprocess;
-pub mod source;
-pub mod spec;
+mod source;
+mod spec;
 
 pub use batcher::{MnistBatch, MnistBatcher};
 pub use download::FileRole;
 pub use error::{DataError, Result};
 pub use idx::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use mnist::{ChecksumStatus, FileReport, Mnist, MnistItem, MnistSplit, Split};
-pub use source::DataSource;
+pub use source::{DATA_DIR_ENV, DataSource};
 pub use spec::{DatasetKind, DatasetSpec, FileSpec, SplitFiles};
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct MnistItem {
 }
 
 /// The three splits of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Split {
     /// The training images minus the validation hold-out.
     Train,

@@ -80,7 +80,10 @@ impl DatasetSpec {
 }
 
 /// The datasets digitnet knows out of the box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// Handwritten digits 0-9 (LeCun, Cortes, Burges).
     #[default]

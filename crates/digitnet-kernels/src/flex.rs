@@ -27,6 +27,17 @@ pub(crate) static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::Ato
 fn count() {
     CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// Runs one kernel's work on a thread of rayon's pool. A kernel makes several parallel passes;
+/// started from outside the pool, each would hand its work over and wait for it (about 10 µs
+/// each way); from inside, they split in place. So the caller's thread, a training loop's
+/// `loss.backward()` included, needs no setup.
+fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match rayon::current_thread_index() {
+        Some(_) => f(),
+        None => rayon::scope(|_| f()),
+    }
+}
 type Conv<B> = (Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>);
 
 /// Whether `B` is flex or autodiff over flex.
@@ -136,7 +147,7 @@ fn conv_flex(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, pad: usize)
     let s = conv_shape(x, w, pad);
     let (x, w) = (values(x), values(w));
     let b = b.map(values);
-    let y = conv::forward(&s, slice(&x), slice(&w), b.as_ref().map(slice));
+    let y = in_pool(|| conv::forward(&s, slice(&x), slice(&w), b.as_ref().map(slice)));
     tensor(y, [s.n, s.co, s.ho(), s.wo()])
 }
 
@@ -151,6 +162,14 @@ struct ConvState {
 impl ConvState {
     /// Input, weight and bias gradients (the input's only when `need_x`).
     fn grads(&self, dy: &FlexTensor, need_x: bool) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
+        in_pool(|| self.grads_here(dy, need_x))
+    }
+
+    fn grads_here(
+        &self,
+        dy: &FlexTensor,
+        need_x: bool,
+    ) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
         let s = conv_shape(&self.x, &self.weight, self.pad);
         let (x, w, dy) = (values(&self.x), values(&self.weight), values(dy));
         let dx = need_x.then(|| {
@@ -251,7 +270,7 @@ fn pool_flex(x: &FlexTensor) -> (FlexTensor, Vec<u8>) {
     count();
     let [n, c, h, w] = dims(x);
     let xv = values(x);
-    let (y, arg) = pool::forward(slice(&xv), n * c, h, w);
+    let (y, arg) = in_pool(|| pool::forward(slice(&xv), n * c, h, w));
     (tensor(y, [n, c, h / 2, w / 2]), arg)
 }
 
@@ -274,7 +293,8 @@ impl Backward<Flex, 1> for MaxPool2x2 {
         if let Some(node) = node_x {
             let [n, c, h, w] = ops.state.shape;
             let dy = values(&dy);
-            let dx = pool::backward(slice(&dy), &ops.state.winners, n * c, h, w);
+            let winners = &ops.state.winners;
+            let dx = in_pool(|| pool::backward(slice(&dy), winners, n * c, h, w));
             grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
         }
     }
@@ -323,15 +343,17 @@ impl Backward<Flex, 3> for BatchNormTrain {
         let [n, c, h, w] = dims(&st.x);
         let s = NormShape { n, c, hw: h * w };
         let (x, dy) = (values(&st.x), values(&dy));
-        let (dx, dgamma, dbeta) = norm::backward(
-            &s,
-            slice(&x),
-            slice(&dy),
-            &st.mean,
-            &st.var,
-            &st.gamma,
-            st.epsilon,
-        );
+        let (dx, dgamma, dbeta) = in_pool(|| {
+            norm::backward(
+                &s,
+                slice(&x),
+                slice(&dy),
+                &st.mean,
+                &st.var,
+                &st.gamma,
+                st.epsilon,
+            )
+        });
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
         }
@@ -390,14 +412,15 @@ fn norm_apply(
     let s = NormShape { n, c, hw: h * w };
     let (gamma, beta, x) = (values(gamma), values(beta), values(x));
     let (scale, shift) = norm::scale_shift(mean, var, slice(&gamma), slice(&beta), epsilon);
-    tensor(norm::affine(&s, slice(&x), &scale, &shift), [n, c, h, w])
+    let y = in_pool(|| norm::affine(&s, slice(&x), &scale, &shift));
+    tensor(y, [n, c, h, w])
 }
 
 /// Batch statistics of `x` (`[n, c, h, w]`).
 fn norm_statistics(x: &FlexTensor) -> (Vec<f32>, Vec<f32>) {
     let [n, c, h, w] = dims(x);
     let xv = values(x);
-    norm::statistics(&NormShape { n, c, hw: h * w }, slice(&xv))
+    in_pool(|| norm::statistics(&NormShape { n, c, hw: h * w }, slice(&xv)))
 }
 
 fn norm_autodiff(

@@ -2,13 +2,14 @@
 //! and batch normalisation, written once for every Burn backend.
 //!
 //! On any backend these are Burn's own ops. With the `flex` feature, when the backend is Burn's
-//! flex CPU backend (`Flex` or `Autodiff<Flex>`), they run hand-written kernels instead: im2col +
-//! GEMM convolution (forward, input gradient and weight gradient) parallel over the batch, a
-//! direct 2x2 max-pool and a fused batch norm, each with its backward pass. Burn 0.21's flex computes a convolution's weight
-//! gradient as a convolution with the batch as channels and the output as kernel, which runs on
-//! one core (one "image" when the input has one channel) and was the largest cost of a CNN
-//! training step. The choice is made at run time from the backend type, so models stay generic
-//! (`B: Backend`) and give the same results (to float rounding) on every backend.
+//! flex CPU backend (`Flex` or `Autodiff<Flex>`), they run hand-written kernels instead, each
+//! with its backward pass registered in Burn's autodiff graph: im2col + GEMM convolution
+//! (forward, input gradient and weight gradient) parallel over the batch, a direct 2x2 max-pool
+//! and a fused batch norm. The GEMM is the `gemm` crate's, called single-threaded inside each
+//! rayon task, so no second thread pool competes with rayon's and no setup call is needed. The
+//! choice is made at run time from the backend type, so models stay generic (`B: Backend`) and
+//! give the same results (to float rounding) on every backend. `benches/RESULTS.md` records why
+//! each kernel exists and what it measured.
 
 mod cast;
 #[cfg(feature = "flex")]
@@ -127,14 +128,9 @@ fn normalise<B: Backend>(
 }
 
 /// Runs `f` on a thread of the kernels' thread pool (rayon's global pool) when backend `B` runs
-/// digitnet's own kernels, and on this thread otherwise.
-///
-/// Each parallel kernel started from outside the pool hands its work to a pool thread and puts
-/// the caller to sleep until it is done: a wake-up of the order of 10 µs per call on both sides.
-/// A CNN's forward pass makes about a dozen such calls, which was most of a single image's
-/// latency (CNN B: 0.20 ms, 0.135 ms inside the pool). Run from a pool thread, they split their
-/// work in place. Called by [`Cnn::forward`](../digitnet_model/struct.Cnn.html) and by
-/// digitnet-train's training step; wrap a hand-written loop's `loss.backward()` in it too.
+/// digitnet's own kernels, and on this thread otherwise. Each kernel already moves its own work
+/// onto the pool, so nothing needs this; a whole forward pass run inside saves one hand-over per
+/// operation, which shows in a single image's latency (`Cnn::forward` uses it).
 pub fn on_kernel_threads<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
     if uses_own_kernels::<B>() && rayon::current_thread_index().is_none() {

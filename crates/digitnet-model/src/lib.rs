@@ -24,7 +24,6 @@ pub mod model;
 pub mod preset;
 
 pub use cnn::{Cnn, CnnConfig, ConvBlock, ConvBlockConfig};
-pub use digitnet_kernels::on_kernel_threads;
 pub use error::ModelError;
 pub use mlp::{Mlp, MlpConfig};
 pub use model::{DigitModel, ModelConfig, probabilities};

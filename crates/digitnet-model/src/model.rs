@@ -87,17 +87,6 @@ impl<B: Backend> DigitModel<B> {
         }
     }
 
-    /// Runs `f`, work on this model such as a training step's forward and backward pass, where
-    /// this model's layers start fastest: for a CNN on flex, on the kernels' thread pool
-    /// ([`on_kernel_threads`](crate::on_kernel_threads)); otherwise on this thread (an MLP's
-    /// few large matrix products gain nothing there and would pay the hand-over).
-    pub fn on_kernel_threads<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match self {
-            DigitModel::Cnn(_) => digitnet_kernels::on_kernel_threads::<B, R>(f),
-            DigitModel::Mlp(_) => f(),
-        }
-    }
-
     /// Maps images to class probabilities `[N, 10]` (softmax of the logits).
     pub fn probabilities(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         probabilities(self.forward(images))

@@ -8,9 +8,7 @@ use crate::error::{Result, TrainError};
 pub mod names {
     /// The training configuration.
     pub const CONFIG: &str = "config.json";
-    /// The trained model record (Burn named MessagePack, full precision).
-    pub const MODEL: &str = "model.mpk";
-    /// The trained model as SafeTensors, for other tools.
+    /// The trained model's weights (SafeTensors, full precision; other tools read it too).
     pub const SAFETENSORS: &str = "model.safetensors";
     /// Per-epoch metrics.
     pub const METRICS: &str = "metrics.csv";
@@ -87,7 +85,7 @@ impl ArtifactDir {
             ),
         };
         for name in entry_names(&self.root) {
-            if name == names::MODEL || name == names::SAFETENSORS {
+            if name == names::SAFETENSORS {
                 return Err(refuse(format!(
                     "it holds a trained model ({name}) that a fresh run would replace"
                 )));
@@ -167,7 +165,6 @@ impl ArtifactDir {
         }
         for name in [
             names::METRICS,
-            names::MODEL,
             names::SAFETENSORS,
             names::LOSS_PLOT,
             names::ACCURACY_PLOT,

@@ -2,6 +2,7 @@
 //! Saved as `config.json` in the artifact directory.
 
 use burn::config::Config;
+use digitnet_data::DatasetKind;
 use digitnet_model::{ModelConfig, Preset};
 use serde::{Deserialize, Serialize};
 
@@ -61,8 +62,11 @@ pub enum LrSchedule {
 /// Everything that defines a training run.
 #[derive(Config, Debug)]
 pub struct TrainingConfig {
-    /// The model to train.
-    pub model: ModelConfig,
+    /// The digitnet model to train (`None` when [`train`](crate::train) gets a user-defined
+    /// [`ImageClassifier`](crate::ImageClassifier)); saved in `config.json` so that the CLI can
+    /// rebuild the model to load its weights.
+    #[config(default = "None")]
+    pub model: Option<ModelConfig>,
     /// The preset the model came from, if any (informational).
     #[config(default = "None")]
     pub preset: Option<String>,
@@ -71,9 +75,9 @@ pub struct TrainingConfig {
     /// The learning-rate schedule.
     #[config(default = "LrSchedule::Constant")]
     pub lr_schedule: LrSchedule,
-    /// Dataset name (`mnist` or `fashion-mnist`).
-    #[config(default = "String::from(\"mnist\")")]
-    pub dataset: String,
+    /// The dataset (`"mnist"` or `"fashion-mnist"` in `config.json`).
+    #[config(default = "DatasetKind::Mnist")]
+    pub dataset: DatasetKind,
     /// Number of passes over the training split.
     #[config(default = 10)]
     pub epochs: usize,
@@ -86,9 +90,11 @@ pub struct TrainingConfig {
     /// Seed for weight initialisation and shuffling.
     #[config(default = 42)]
     pub seed: u64,
-    /// Training images held out for validation (taken from the end of the training set).
-    #[config(default = 5000)]
-    pub validation_size: usize,
+    /// Training images held out for validation, taken from the end of the training set; `None`
+    /// for the dataset's default (5,000, or a tenth of a small training set). [`train`](crate::train)
+    /// writes the size it used into `config.json`.
+    #[config(default = "None")]
+    pub validation_size: Option<usize>,
     /// Use only the first N training images (after the hold-out), for quick runs.
     #[config(default = "None")]
     pub limit_train: Option<usize>,
@@ -108,14 +114,29 @@ impl TrainingConfig {
             },
             digitnet_model::ModelKind::Mlp => LrSchedule::Constant,
         };
-        TrainingConfig::new(preset.config(), OptimizerConfig::new(OptimizerKind::Adam))
+        TrainingConfig::new(OptimizerConfig::new(OptimizerKind::Adam))
+            .with_model(Some(preset.config()))
             .with_preset(Some(preset.name().to_string()))
             .with_lr_schedule(schedule)
     }
 
-    /// Checks the settings that the model config does not cover.
+    /// The digitnet model this config describes; an error for a config written for a
+    /// user-defined model, which has none.
+    pub fn digit_model(&self) -> Result<&ModelConfig> {
+        self.model.as_ref().ok_or_else(|| {
+            TrainError::InvalidSetting(
+                "this training config describes no digitnet model (it was written for a \
+                 user-defined model, whose weights load with `model_io::load_module`)"
+                    .into(),
+            )
+        })
+    }
+
+    /// Checks the settings (and the model config, when there is one).
     pub fn validate(&self) -> Result<()> {
-        self.model.validate()?;
+        if let Some(model) = &self.model {
+            model.validate()?;
+        }
         let bad = |msg: String| Err(TrainError::InvalidSetting(msg));
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());

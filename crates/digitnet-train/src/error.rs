@@ -57,6 +57,19 @@ pub enum TrainError {
         available_mib: f64,
     },
 
+    /// The module given to [`train`](crate::train) does not map images to class logits.
+    #[error(
+        "the model is not an image classifier for this dataset: for images of shape {input:?} \
+         it must return logits of shape {expected:?}, but {problem}"
+    )]
+    NotAClassifier {
+        /// The shape of the first batch of images.
+        input: [usize; 4],
+        /// `[batch, classes]`.
+        expected: [usize; 2],
+        /// What the module did instead.
+        problem: String,
+    },
     /// A training setting is out of range.
     #[error("invalid training setting: {0}")]
     InvalidSetting(String),
@@ -76,8 +89,8 @@ pub enum TrainError {
          learning rate (last complete checkpoint: {checkpoint})"
     )]
     Diverged {
-        /// "train" or "valid".
-        split: String,
+        /// The split whose loss diverged.
+        split: digitnet_data::Split,
         /// The epoch.
         epoch: usize,
         /// The batch within the epoch.

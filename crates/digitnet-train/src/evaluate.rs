@@ -4,7 +4,8 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use digitnet_data::{MnistBatcher, MnistSplit, NUM_CLASSES};
-use digitnet_model::DigitModel;
+
+use crate::classifier::ImageClassifier;
 
 /// A misclassified example.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,8 +50,8 @@ impl Evaluation {
 }
 
 /// Runs `model` over all of `split` in batches of `batch_size`.
-pub fn evaluate<B: Backend>(
-    model: &DigitModel<B>,
+pub fn evaluate<B: Backend, M: ImageClassifier<B>>(
+    model: &M,
     split: &MnistSplit,
     batcher: &MnistBatcher,
     batch_size: usize,
@@ -69,7 +70,7 @@ pub fn evaluate<B: Backend>(
             break;
         };
         let images = batcher.images::<B>(pixels, device);
-        let log_probs: Vec<f32> = log_softmax(model.forward(images), 1)
+        let log_probs: Vec<f32> = log_softmax(model.logits(images), 1)
             .into_data()
             .convert::<f32>()
             .to_vec()

@@ -13,6 +13,8 @@ use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split as BurnSplit};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
+use digitnet_data::Split;
+
 use crate::error::{Result, TrainError};
 
 /// Burn's names of the metrics digitnet records.
@@ -25,8 +27,8 @@ pub(crate) const LEARNING_RATE: &str = "Learning Rate";
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
-    /// `train` or `valid`.
-    pub split: String,
+    /// [`Split::Train`] or [`Split::Valid`].
+    pub split: Split,
     /// Mean cross-entropy loss.
     pub loss: f64,
     /// Fraction of correct predictions, 0..1.
@@ -82,7 +84,7 @@ pub fn parse_metrics_csv(text: &str, path: &Path) -> Result<Vec<EpochRecord>> {
             epoch: fields[0]
                 .parse()
                 .map_err(|_| bad(i + 1, "bad epoch number"))?,
-            split: fields[1].to_string(),
+            split: fields[1].parse().map_err(|e: String| bad(i + 1, &e))?,
             loss: num(2)?,
             accuracy: num(3)?,
             lr: num(4)?,
@@ -112,8 +114,8 @@ pub type EpochCallback = Box<dyn FnMut(&EpochRecord) + Send>;
 /// Where a non-finite loss stopped training.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Divergence {
-    /// "train" or "valid".
-    pub split: String,
+    /// [`Split::Train`] or [`Split::Valid`].
+    pub split: Split,
     /// 1-based epoch.
     pub epoch: usize,
     /// 1-based batch within the epoch.
@@ -134,11 +136,11 @@ struct Sums {
 pub struct EpochHistory {
     path: PathBuf,
     names: HashMap<MetricId, String>,
-    pending: HashMap<String, Sums>,
+    pending: HashMap<Split, Sums>,
     records: Arc<Mutex<Vec<EpochRecord>>>,
     on_epoch: Option<EpochCallback>,
     /// The epoch in progress (the one after the last summarised).
-    current_epoch: HashMap<String, usize>,
+    current_epoch: HashMap<Split, usize>,
     first_epoch: usize,
     interrupter: Option<Interrupter>,
     divergence: Arc<Mutex<Option<Divergence>>>,
@@ -178,11 +180,11 @@ impl EpochHistory {
     }
 }
 
-fn split_name(split: &BurnSplit) -> &'static str {
+fn split_of(split: &BurnSplit) -> Split {
     match split {
-        BurnSplit::Train => "train",
-        BurnSplit::Valid => "valid",
-        BurnSplit::Test(_) => "test",
+        BurnSplit::Train => Split::Train,
+        BurnSplit::Valid => Split::Valid,
+        BurnSplit::Test(_) => Split::Test,
     }
 }
 
@@ -198,12 +200,9 @@ fn entry_sum(entry: &NumericEntry) -> (f64, f64) {
 
 impl MetricLogger for EpochHistory {
     fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &BurnSplit) {
-        let split = split_name(split).to_string();
-        let epoch = *self
-            .current_epoch
-            .entry(split.clone())
-            .or_insert(self.first_epoch);
-        let sums = self.pending.entry(split.clone()).or_default();
+        let split = split_of(split);
+        let epoch = *self.current_epoch.entry(split).or_insert(self.first_epoch);
+        let sums = self.pending.entry(split).or_default();
         sums.started.get_or_insert_with(Instant::now);
         sums.batches += 1;
         let mut diverged = None;
@@ -243,7 +242,7 @@ impl MetricLogger for EpochHistory {
         split: &BurnSplit,
     ) -> Result<Vec<NumericEntry>, String> {
         let records = self.records.lock().map_err(|e| e.to_string())?;
-        let split = split_name(split);
+        let split = split_of(split);
         Ok(records
             .iter()
             .filter(|r| r.epoch == epoch && r.split == split)
@@ -262,9 +261,8 @@ impl MetricLogger for EpochHistory {
     }
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        let split = split_name(&summary.split).to_string();
-        self.current_epoch
-            .insert(split.clone(), summary.epoch_number + 1);
+        let split = split_of(&summary.split);
+        self.current_epoch.insert(split, summary.epoch_number + 1);
         let sums = self.pending.remove(&split).unwrap_or_default();
         let mean = |name: &str| {
             sums.values
@@ -274,7 +272,7 @@ impl MetricLogger for EpochHistory {
         };
         let record = EpochRecord {
             epoch: summary.epoch_number,
-            split: split.clone(),
+            split,
             loss: mean(LOSS),
             accuracy: mean(ACCURACY) / 100.0,
             lr: mean(LEARNING_RATE),
@@ -283,7 +281,7 @@ impl MetricLogger for EpochHistory {
         if let Ok(mut records) = self.records.lock() {
             records.retain(|r| !(r.epoch == record.epoch && r.split == record.split));
             records.push(record.clone());
-            records.sort_by(|a, b| (a.epoch, &a.split).cmp(&(b.epoch, &b.split)));
+            records.sort_by_key(|r| (r.epoch, r.split));
             // The in-memory history stays correct either way; a failed write is reported at once
             // and training goes on (the model and checkpoints are written elsewhere).
             if let Err(e) = write_metrics_csv(&self.path, &records) {
@@ -303,10 +301,10 @@ pub fn by_epoch(
     let mut out: BTreeMap<usize, (Option<&EpochRecord>, Option<&EpochRecord>)> = BTreeMap::new();
     for r in records {
         let slot = out.entry(r.epoch).or_default();
-        match r.split.as_str() {
-            "train" => slot.0 = Some(r),
-            "valid" => slot.1 = Some(r),
-            _ => {}
+        match r.split {
+            Split::Train => slot.0 = Some(r),
+            Split::Valid => slot.1 = Some(r),
+            Split::Test => {}
         }
     }
     out
@@ -323,7 +321,7 @@ mod tests {
         let records = vec![
             EpochRecord {
                 epoch: 1,
-                split: "train".into(),
+                split: Split::Train,
                 loss: 0.5,
                 accuracy: 0.9,
                 lr: 0.001,
@@ -331,7 +329,7 @@ mod tests {
             },
             EpochRecord {
                 epoch: 1,
-                split: "valid".into(),
+                split: Split::Valid,
                 loss: 0.25,
                 accuracy: 0.95,
                 lr: 0.0,

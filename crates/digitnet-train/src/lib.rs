@@ -1,31 +1,35 @@
 //! # digitnet-train
 //!
-//! Training, evaluation and inference for digitnet's classifiers, on any Burn backend:
-//! [`train()`] runs burn-train's `SupervisedTraining` + `Learner` with accuracy, loss and
-//! learning-rate metrics, full-precision checkpoints every epoch, resume, early stopping and a
-//! progress display of its own; [`evaluate()`] computes accuracy, loss, per-class precision and
-//! recall and the confusion matrix; [`model_io`] saves and loads trained models.
+//! Training, evaluation and inference for image classifiers, on any Burn backend: digitnet's
+//! models or any Burn module that implements [`ImageClassifier`]. [`train()`] runs burn-train's
+//! `SupervisedTraining` + `Learner` with accuracy, loss and learning-rate metrics,
+//! full-precision checkpoints every epoch, resume, early stopping, a stop on a non-finite loss,
+//! a progress display of its own and the loss and accuracy curves; [`evaluate()`] computes
+//! accuracy, loss, per-class precision and recall and the confusion matrix; [`save_module`] and
+//! [`load_module`] write and read SafeTensors weights with strict name and shape checks.
 
 pub mod artifacts;
-pub mod classifier;
-pub mod config;
-pub mod error;
-pub mod evaluate;
-pub mod history;
-pub mod inference;
+mod classifier;
+mod config;
+mod error;
+mod evaluate;
+mod history;
+mod inference;
 pub mod model_io;
-pub mod plots;
-pub mod progress;
-pub mod recorder;
-pub mod schedule;
-pub mod train;
+mod plots;
+mod progress;
+mod recorder;
+mod schedule;
+mod train;
 
 pub use artifacts::ArtifactDir;
-pub use classifier::Classifier;
+pub use classifier::ImageClassifier;
 pub use config::{LrSchedule, OptimizerConfig, OptimizerKind, TrainingConfig};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluation, Misclassified, evaluate};
-pub use history::EpochRecord;
+pub use history::{EpochRecord, parse_metrics_csv, read_metrics_csv};
 pub use inference::{Prediction, predict};
+pub use model_io::{load_module, save_module};
+pub use plots::plot_evaluation;
 pub use progress::ProgressMode;
 pub use train::{TrainOptions, TrainOutcome, train, train_data_parallel};

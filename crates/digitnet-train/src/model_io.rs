@@ -1,8 +1,8 @@
-//! Saving and loading trained models: `model.mpk` (Burn's named MessagePack format, full
-//! precision, through [`ModelRecorder`]) and `model.safetensors` (for other tools), both written
-//! atomically. Loading goes
-//! through the SafeTensors file with strict shape and name checks, so a record that does not
-//! match its config is a clear error instead of a silently wrong model.
+//! Saving and loading trained models as SafeTensors (`model.safetensors`, full precision,
+//! written atomically, readable by other tools). Any Burn module saves with [`save_module`] and
+//! loads back into a module of the same architecture with [`load_module`], which checks every
+//! tensor's name and shape, so a file that does not fit is a clear error instead of a silently
+//! wrong model. [`load_model`] rebuilds a digitnet model from an artifact directory.
 
 use std::path::Path;
 
@@ -15,36 +15,38 @@ use digitnet_model::DigitModel;
 use crate::artifacts::{ArtifactDir, names};
 use crate::config::TrainingConfig;
 use crate::error::{Result, TrainError};
-pub use crate::recorder::ModelRecorder;
 
 /// Version of digitnet's saved-model layout, stored in the SafeTensors metadata.
 pub const FORMAT_VERSION: &str = "1";
 const FORMAT_KEY: &str = "digitnet.format_version";
 
-/// Writes `model` into `dir` as `model.mpk` and `model.safetensors`, each atomically.
-pub fn save_model<B: Backend>(model: &DigitModel<B>, dir: &ArtifactDir) -> Result<()> {
-    // The recorder writes atomically and appends ".mpk" itself.
-    let mpk = dir.file(names::MODEL);
-    model
-        .clone()
-        .save_file(mpk.with_extension(""), &ModelRecorder::new())
-        .map_err(|e| TrainError::Record {
-            path: mpk.clone(),
-            message: e.to_string(),
-        })?;
-
-    let path = dir.file(names::SAFETENSORS);
+/// Writes `module`'s weights to `path` as SafeTensors, atomically; the same weights always give
+/// the same bytes.
+pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: &Path) -> Result<()> {
     let record_error = |message: String| TrainError::Record {
-        path: path.clone(),
+        path: path.to_path_buf(),
         message,
     };
     let mut store = SafetensorsStore::from_bytes(None).metadata(FORMAT_KEY, FORMAT_VERSION);
-    model
+    module
         .save_into(&mut store)
         .map_err(|e| record_error(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| record_error(e.to_string()))?;
     let bytes = with_sorted_header(&bytes).map_err(record_error)?;
-    digitnet_data::atomic::write_atomic(&path, &bytes).map_err(|e| record_error(e.to_string()))
+    digitnet_data::atomic::write_atomic(path, &bytes).map_err(|e| record_error(e.to_string()))
+}
+
+/// Loads the weights that [`save_module`] wrote to `path` into `module`, a freshly built module
+/// of the same architecture. Another format version, or any missing, extra or mis-shaped
+/// tensor, is an error that names the file and the tensors.
+pub fn load_module<B: Backend, M: Module<B>>(module: M, path: &Path) -> Result<M> {
+    let bytes = read_weights(path)?;
+    load_module_from_bytes(module, &bytes, path, "the module it is loaded into")
+}
+
+/// Writes `model` into `dir` as `model.safetensors`.
+pub fn save_model<B: Backend, M: Module<B>>(model: &M, dir: &ArtifactDir) -> Result<()> {
+    save_module(model, &dir.file(names::SAFETENSORS))
 }
 
 /// A SafeTensors file's bytes with the keys of its JSON header in sorted order. burn-store writes
@@ -101,22 +103,38 @@ pub fn parse_config(json: &str, path: &Path) -> Result<TrainingConfig> {
     Ok(config)
 }
 
-/// Loads the model described by `config` with the weights of `weights` (a SafeTensors file
-/// written by [`save_model`]); another format version, or any missing, extra or mis-shaped
-/// tensor, is an error.
+/// Loads the digitnet model described by `config` with the weights of `weights` (a SafeTensors
+/// file written by [`save_model`]); see [`load_module`] for the checks.
 pub fn load_weights<B: Backend>(
     config: &TrainingConfig,
     weights: &Path,
     device: &B::Device,
 ) -> Result<DigitModel<B>> {
-    let bytes = std::fs::read(weights).map_err(|e| TrainError::Record {
-        path: weights.to_path_buf(),
+    let bytes = read_weights(weights)?;
+    load_weights_from_bytes(config, &bytes, weights, device)
+}
+
+/// Like [`load_weights`] for SafeTensors bytes held in memory; `name` only labels errors.
+pub fn load_weights_from_bytes<B: Backend>(
+    config: &TrainingConfig,
+    bytes: &[u8],
+    name: &Path,
+    device: &B::Device,
+) -> Result<DigitModel<B>> {
+    let model_config = config.digit_model()?;
+    let model = model_config.init::<B>(device)?;
+    let target = format!("the {} model of its config.json", model_config.kind_name());
+    load_module_from_bytes(model, bytes, name, &target)
+}
+
+fn read_weights(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| TrainError::Record {
+        path: path.to_path_buf(),
         message: match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".into(),
             _ => format!("cannot read it ({e})"),
         },
-    })?;
-    load_weights_from_bytes(config, &bytes, weights, device)
+    })
 }
 
 /// Checks that `bytes` is a SafeTensors file written by a digitnet that uses this crate's
@@ -140,65 +158,79 @@ fn check_format_version(bytes: &[u8], name: &Path) -> Result<()> {
     }
 }
 
-/// Like [`load_weights`] for SafeTensors bytes held in memory; `name` only labels errors.
-pub fn load_weights_from_bytes<B: Backend>(
-    config: &TrainingConfig,
+/// Loads `bytes` into `module` with strict name and shape checks; `name` labels errors and
+/// `target` says what the weights had to fit.
+fn load_module_from_bytes<B: Backend, M: Module<B>>(
+    mut module: M,
     bytes: &[u8],
     name: &Path,
-    device: &B::Device,
-) -> Result<DigitModel<B>> {
+    target: &str,
+) -> Result<M> {
     check_format_version(bytes, name)?;
-    load_from_store(
-        config,
-        SafetensorsStore::from_bytes(Some(bytes.to_vec())),
-        name,
-        device,
-    )
-}
-
-fn load_from_store<B: Backend>(
-    config: &TrainingConfig,
-    store: SafetensorsStore,
-    name: &Path,
-    device: &B::Device,
-) -> Result<DigitModel<B>> {
     let record_error = |message: String| TrainError::Record {
         path: name.to_path_buf(),
         message,
     };
-    let mut model = config.model.init::<B>(device)?;
-    let mut store = store.validate(true).allow_partial(false);
-    let result = model.load_from(&mut store).map_err(|e| match e {
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
+        .validate(true)
+        .allow_partial(false);
+    let wanted = tensor_shapes_of(&module);
+    let mismatch = |details: String| {
+        let problems = compare_tensors(&wanted, bytes);
+        let details = match problems.is_empty() {
+            true => shorten(&details, 400),
+            false => problems.join("; "),
+        };
+        record_error(format!("it does not match {target} ({details})"))
+    };
+    let result = module.load_from(&mut store).map_err(|e| match e {
         SafetensorsStoreError::ValidationFailed(details)
-        | SafetensorsStoreError::TensorNotFound(details) => record_error(format!(
-            "it does not match the {} model of its config.json ({})",
-            config.model.kind_name(),
-            shorten(&details, 400)
-        )),
+        | SafetensorsStoreError::TensorNotFound(details) => mismatch(details),
         other => record_error(format!("not a readable SafeTensors model ({other})")),
     })?;
     if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
-        let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
-        problems.extend(
-            result
-                .missing
-                .iter()
-                .map(|(name, _)| format!("missing tensor {name}")),
-        );
-        problems.extend(
-            result
-                .unused
-                .iter()
-                .map(|name| format!("unexpected tensor {name}")),
-        );
-        problems.truncate(5);
-        return Err(record_error(format!(
-            "it does not match the {} model of its config.json ({})",
-            config.model.kind_name(),
-            problems.join("; ")
-        )));
+        return Err(mismatch(format!("{result}")));
     }
-    Ok(model)
+    Ok(module)
+}
+
+/// Every tensor `module` holds: its path (as the SafeTensors file names it) and shape.
+fn tensor_shapes_of<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.full_path(), t.shape.to_vec()))
+        .collect()
+}
+
+/// What differs between the tensors a module wants and those in a SafeTensors file: shapes
+/// that disagree, tensors missing from the file, tensors the module has no place for (at most
+/// five, in that order).
+fn compare_tensors(wanted: &[(String, Vec<usize>)], bytes: &[u8]) -> Vec<String> {
+    let Ok(file) = safetensors::SafeTensors::deserialize(bytes) else {
+        return Vec::new();
+    };
+    let in_file = |name: &str| file.tensor(name).ok().map(|t| t.shape().to_vec());
+    let mut problems: Vec<String> = wanted
+        .iter()
+        .filter_map(|(name, shape)| match in_file(name) {
+            Some(found) if &found == shape => None,
+            Some(found) => Some(format!(
+                "{name} is {found:?} in the file, the module's is {shape:?}"
+            )),
+            None => Some(format!("the file has no {name} {shape:?}")),
+        })
+        .collect();
+    let mut extra: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|name| !wanted.iter().any(|(w, _)| w == *name))
+        .map(|name| format!("the module has no place for {name}"))
+        .collect();
+    extra.sort();
+    problems.extend(extra);
+    problems.truncate(5);
+    problems
 }
 
 /// Loads the config and the trained model of an artifact directory.

@@ -48,6 +48,20 @@ fn save(path: &Path, width: u32, height: u32, buffer: Vec<u8>) -> Result<()> {
     grid::save_png(&img, path).map_err(|e| plot_error(path, e))
 }
 
+/// Writes an evaluation's pictures into `dir`: `confusion.png` (the confusion matrix) and
+/// `errors.png` (up to 100 misclassified images of `split`, each with its label and the
+/// prediction). [`train`](crate::train) draws the loss and accuracy curves itself.
+pub fn plot_evaluation(
+    eval: &Evaluation,
+    split: &MnistSplit,
+    class_names: &[String],
+    dir: &Path,
+) -> Result<()> {
+    use crate::artifacts::names;
+    plot_confusion(eval, class_names, &dir.join(names::CONFUSION_PLOT))?;
+    plot_errors(eval, split, 100, &dir.join(names::ERRORS_GRID))
+}
+
 /// Draws `curve` for the train and valid splits, epoch by epoch, to `path` (PNG).
 pub fn plot_curve(records: &[EpochRecord], curve: Curve, path: &Path) -> Result<()> {
     register();

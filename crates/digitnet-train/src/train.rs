@@ -1,6 +1,6 @@
-//! `train::<B>`: one generic function that trains either kind of model on any autodiff backend
-//! with burn-train's `SupervisedTraining` + `Learner`, checkpointing every epoch (full precision)
-//! and able to resume from the last checkpoint.
+//! [`train`]: one generic function that trains any [`ImageClassifier`] on any autodiff backend
+//! with burn-train's `SupervisedTraining` + `Learner`, checkpointing every epoch (full
+//! precision), able to resume from the last checkpoint, and drawing the loss and accuracy curves.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,19 +17,20 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, Split as BurnSplit};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{
-    ExecutionStrategy, Learner, MetricEarlyStoppingStrategy, MultiDeviceOptim, StoppingCondition,
-    SupervisedTraining,
+    ExecutionStrategy, Learner, LearningResult, MetricEarlyStoppingStrategy, MultiDeviceOptim,
+    StoppingCondition, SupervisedTraining,
 };
-use digitnet_data::{Mnist, MnistBatch, MnistBatcher, MnistItem};
-use digitnet_model::DigitModel;
+use digitnet_data::{Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
 
 use crate::artifacts::{ArtifactDir, names};
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, ImageClassifier, check_output_shape};
 use crate::config::{OptimizerKind, TrainingConfig};
 use crate::error::{Result, TrainError};
 use crate::history::{EpochCallback, EpochHistory, EpochRecord, read_metrics_csv};
-use crate::model_io::{self, ModelRecorder};
+use crate::model_io;
+use crate::plots::{self, Curve};
 use crate::progress::{Console, ProgressMode, ProgressRenderer, format_duration};
+use crate::recorder::ModelRecorder;
 use crate::schedule::Scheduler;
 
 /// How to run a training (as opposed to what to train, which is the [`TrainingConfig`]).
@@ -60,9 +61,9 @@ impl TrainOptions {
 
 /// What a training run produced.
 #[derive(Debug)]
-pub struct TrainOutcome<B: burn::prelude::Backend> {
-    /// The trained network (inference backend).
-    pub model: DigitModel<B>,
+pub struct TrainOutcome<M> {
+    /// The trained network, on the inference backend (`model.valid()`).
+    pub model: M,
     /// Per-epoch metrics, as in `metrics.csv` (including epochs of earlier runs when resumed).
     pub history: Vec<EpochRecord>,
     /// The epoch the run started from (0 for a fresh run).
@@ -71,15 +72,27 @@ pub struct TrainOutcome<B: burn::prelude::Backend> {
     pub seconds: f64,
 }
 
-/// Trains `config`'s model on `data` (whose validation split must already be carved) on one
-/// device, writing everything to `options.artifact_dir`.
-pub fn train<B: AutodiffBackend>(
+/// Trains `model` as `config` says on `data`'s training split, validating on its validation
+/// split (`config.validation_size` images held out, or the dataset's default), on one device.
+/// Writes `config.json`, checkpoints, `metrics.csv`, `model.safetensors`, `loss.png` and
+/// `accuracy.png` to `options.artifact_dir`.
+///
+/// `model` is any [`ImageClassifier`]: a digitnet model (`config.digit_model()?.init(device)?`)
+/// or a module of your own. One that does not map the first batch's images to `[N, classes]`
+/// logits is a [`TrainError::NotAClassifier`] before training starts.
+pub fn train<B, M>(
+    model: M,
     config: &TrainingConfig,
     data: &Mnist,
     options: &TrainOptions,
     device: &B::Device,
-) -> Result<TrainOutcome<B::InnerBackend>> {
-    train_data_parallel::<B>(config, data, options, std::slice::from_ref(device))
+) -> Result<TrainOutcome<M::InnerModule>>
+where
+    B: AutodiffBackend,
+    M: ImageClassifier<B> + AutodiffModule<B> + 'static,
+    M::InnerModule: ImageClassifier<B::InnerBackend>,
+{
+    train_data_parallel::<B, M>(model, config, data, options, std::slice::from_ref(device))
 }
 
 /// Like [`train`], data-parallel over several devices (burn-train's multi-device strategy): each
@@ -87,12 +100,18 @@ pub fn train<B: AutodiffBackend>(
 /// gradients are summed on the first device, which takes the optimiser step. One step thus sees
 /// `devices.len()` batches, and the learning-rate schedule counts steps, not batches. With one
 /// device this is [`train`].
-pub fn train_data_parallel<B: AutodiffBackend>(
+pub fn train_data_parallel<B, M>(
+    model: M,
     config: &TrainingConfig,
     data: &Mnist,
     options: &TrainOptions,
     devices: &[B::Device],
-) -> Result<TrainOutcome<B::InnerBackend>> {
+) -> Result<TrainOutcome<M::InnerModule>>
+where
+    B: AutodiffBackend,
+    M: ImageClassifier<B> + AutodiffModule<B> + 'static,
+    M::InnerModule: ImageClassifier<B::InnerBackend>,
+{
     config.validate()?;
     let Some(device) = devices.first() else {
         return Err(TrainError::InvalidSetting(
@@ -100,17 +119,91 @@ pub fn train_data_parallel<B: AutodiffBackend>(
         ));
     };
     let started = Instant::now();
+    let data = match config.validation_size {
+        Some(size) => data.clone().with_validation_size(size)?,
+        None => data.clone(),
+    };
+    let config = &TrainingConfig {
+        validation_size: Some(data.validation_size()),
+        ..config.clone()
+    };
     let artifacts = ArtifactDir::new(&options.artifact_dir);
+    let resume_from = prepare_artifacts(&artifacts, config, options.resume)?;
+
+    B::seed(device, config.seed);
+    let batcher = MnistBatcher::for_dataset(data.spec());
+    let train_items = training_items(&data, config);
+    check_first_batch(
+        &model,
+        &train_items,
+        &batcher,
+        config,
+        data.spec().class_names.len(),
+        device,
+    )?;
+    let optimizer_copies = match config.optimizer.kind {
+        OptimizerKind::Adam | OptimizerKind::AdamW => 2,
+        OptimizerKind::Sgd => 1,
+    };
+    artifacts.check_free_space(crate::artifacts::bytes_needed(
+        Module::num_params(&model),
+        optimizer_copies,
+    ))?;
+    let steps_per_epoch = train_items
+        .len()
+        .div_ceil(config.batch_size)
+        .div_ceil(devices.len());
+    let context = RunContext {
+        config,
+        artifacts: &artifacts,
+        options,
+        resume_from,
+        train_loader: DataLoaderBuilder::new(batcher.clone())
+            .batch_size(config.batch_size)
+            .shuffle(config.seed)
+            .num_workers(config.workers)
+            .build(train_items),
+        valid_loader: DataLoaderBuilder::new(batcher)
+            .batch_size(config.batch_size)
+            .num_workers(config.workers)
+            .build(data.valid()),
+        scheduler: Scheduler::new(
+            config.lr_schedule.clone(),
+            config.optimizer.learning_rate,
+            steps_per_epoch,
+            config.epochs,
+        ),
+        devices,
+    };
+    let (model, history) = context.run_with_optimizer(Classifier::new(model))?;
+    model_io::save_model(&model, &artifacts)?;
+    plot_curves(&history, &artifacts)?;
+    Ok(TrainOutcome {
+        model,
+        history,
+        resumed_from: resume_from.unwrap_or(0),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Creates the artifact directory and writes `config.json`; on resume, checks that the saved
+/// config trains the same model and returns the checkpoint's epoch, otherwise clears what an
+/// earlier run left.
+fn prepare_artifacts(
+    artifacts: &ArtifactDir,
+    config: &TrainingConfig,
+    resume: bool,
+) -> Result<Option<usize>> {
     artifacts.create()?;
     artifacts.remove_stale_temporaries()?;
-    let resume_from = if options.resume {
+    let resume_from = if resume {
         artifacts.resume_point()?
     } else {
         None
     };
     match resume_from {
         Some(_) => {
-            let saved = model_io::load_config(&artifacts)?;
+            let saved = model_io::load_config(artifacts)?;
             if saved.model != config.model {
                 return Err(TrainError::NothingToResume {
                     dir: artifacts.root().to_path_buf(),
@@ -121,103 +214,74 @@ pub fn train_data_parallel<B: AutodiffBackend>(
         None => artifacts.clear_previous_run()?,
     }
     let config_path = artifacts.file(names::CONFIG);
-    let config_json = config.to_string();
-    digitnet_data::atomic::write_atomic(&config_path, config_json.as_bytes()).map_err(|e| {
-        TrainError::Config {
+    digitnet_data::atomic::write_atomic(&config_path, config.to_string().as_bytes()).map_err(
+        |e| TrainError::Config {
             path: config_path.clone(),
             message: e.to_string(),
-        }
-    })?;
-
-    B::seed(device, config.seed);
-    let batcher = MnistBatcher::for_dataset(data.spec());
-    let train_split = data.train();
-    let train_len = config
-        .limit_train
-        .map_or(train_split.len(), |n| n.min(train_split.len()));
-    let train_items = PartialDataset::new(train_split, 0, train_len);
-    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> =
-        DataLoaderBuilder::<B, MnistItem, MnistBatch<B>>::new(batcher.clone())
-            .batch_size(config.batch_size)
-            .shuffle(config.seed)
-            .num_workers(config.workers)
-            .build(train_items);
-    let valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>> =
-        DataLoaderBuilder::<B::InnerBackend, MnistItem, MnistBatch<B::InnerBackend>>::new(batcher)
-            .batch_size(config.batch_size)
-            .num_workers(config.workers)
-            .build(data.valid());
-
-    let model = Classifier {
-        model: config.model.init::<B>(device)?,
-    };
-    let optimizer_copies = match config.optimizer.kind {
-        OptimizerKind::Adam | OptimizerKind::AdamW => 2,
-        OptimizerKind::Sgd => 1,
-    };
-    artifacts.check_free_space(crate::artifacts::bytes_needed(
-        model.model.num_params(),
-        optimizer_copies,
-    ))?;
-    let steps_per_epoch = train_len
-        .div_ceil(config.batch_size)
-        .div_ceil(devices.len());
-    let scheduler = Scheduler::new(
-        config.lr_schedule.clone(),
-        config.optimizer.learning_rate,
-        steps_per_epoch,
-        config.epochs,
-    );
-    let context = RunContext {
-        config,
-        artifacts: &artifacts,
-        options,
-        resume_from,
-        train_loader,
-        valid_loader,
-        scheduler,
-        devices,
-    };
-    let opt = &config.optimizer;
-    let decay = (opt.weight_decay > 0.0).then(|| WeightDecayConfig::new(opt.weight_decay as f32));
-    let (model, history) = match opt.kind {
-        OptimizerKind::Adam => {
-            let optim = AdamConfig::new()
-                .with_epsilon(opt.epsilon as f32)
-                .with_weight_decay(decay)
-                .init();
-            context.run(model, optim)?
-        }
-        OptimizerKind::AdamW => {
-            let optim = AdamWConfig::new()
-                .with_epsilon(opt.epsilon as f32)
-                .with_weight_decay(opt.weight_decay as f32)
-                .init();
-            context.run(model, optim)?
-        }
-        OptimizerKind::Sgd => {
-            let momentum = (opt.momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(opt.momentum)
-                    .with_dampening(0.0)
-            });
-            let optim = SgdConfig::new()
-                .with_momentum(momentum)
-                .with_weight_decay(decay)
-                .init();
-            context.run(model, optim)?
-        }
-    };
-    model_io::save_model(&model, &artifacts)?;
-    Ok(TrainOutcome {
-        model,
-        history,
-        resumed_from: resume_from.unwrap_or(0),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        },
+    )?;
+    Ok(resume_from)
 }
 
-/// Everything `run` needs besides the optimiser, whose type differs per kind.
+/// The training split, cut to `config.limit_train` images.
+fn training_items(
+    data: &Mnist,
+    config: &TrainingConfig,
+) -> PartialDataset<digitnet_data::MnistSplit, MnistItem> {
+    let split = data.train();
+    let len = config
+        .limit_train
+        .map_or(split.len(), |n| n.min(split.len()));
+    PartialDataset::new(split, 0, len)
+}
+
+/// Runs `model` in inference mode on the first training batch and checks its output shape.
+/// Its parameters are initialised first, in place, in the order training would initialise
+/// them, so the check changes neither the initial weights nor the random stream (no dropout,
+/// no batch statistics in inference mode).
+fn check_first_batch<B, M>(
+    model: &M,
+    items: &impl Dataset<MnistItem>,
+    batcher: &MnistBatcher,
+    config: &TrainingConfig,
+    classes: usize,
+    device: &B::Device,
+) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: ImageClassifier<B> + AutodiffModule<B>,
+    M::InnerModule: ImageClassifier<B::InnerBackend>,
+{
+    use burn::data::dataloader::batcher::Batcher;
+    model.visit(&mut InitialiseParameters);
+    let first: Vec<MnistItem> = items.iter().take(config.batch_size).collect();
+    let batch: MnistBatch<B::InnerBackend> = batcher.batch(first, device);
+    check_output_shape(&model.valid(), batch.images, classes)
+}
+
+/// Initialises every lazily initialised parameter of a module where it is.
+struct InitialiseParameters;
+
+impl<B: burn::prelude::Backend> burn::module::ModuleVisitor<B> for InitialiseParameters {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::prelude::Tensor<B, D>>,
+    ) {
+        let _ = param.val();
+    }
+}
+
+/// Writes `loss.png` and `accuracy.png` from the run's metrics.
+fn plot_curves(history: &[EpochRecord], artifacts: &ArtifactDir) -> Result<()> {
+    plots::plot_curve(history, Curve::Loss, &artifacts.file(names::LOSS_PLOT))?;
+    plots::plot_curve(
+        history,
+        Curve::Accuracy,
+        &artifacts.file(names::ACCURACY_PLOT),
+    )
+}
+
+/// Everything `run` needs besides the model and the optimiser.
 struct RunContext<'a, B: AutodiffBackend> {
     config: &'a TrainingConfig,
     artifacts: &'a ArtifactDir,
@@ -229,56 +293,71 @@ struct RunContext<'a, B: AutodiffBackend> {
     devices: &'a [B::Device],
 }
 
+type Trained<M> = (M, Vec<EpochRecord>);
+
 impl<B: AutodiffBackend> RunContext<'_, B> {
-    fn run<O>(
-        self,
-        model: Classifier<B>,
-        optim: O,
-    ) -> Result<(DigitModel<B::InnerBackend>, Vec<EpochRecord>)>
+    /// Builds the optimiser the config names (each kind is its own type) and runs.
+    fn run_with_optimizer<M>(self, model: Classifier<B, M>) -> Result<Trained<M::InnerModule>>
     where
-        O: Optimizer<Classifier<B>, B> + 'static,
-        Classifier<B>: AutodiffModule<B, InnerModule = Classifier<B::InnerBackend>>,
+        M: ImageClassifier<B> + AutodiffModule<B> + 'static,
+        M::InnerModule: ImageClassifier<B::InnerBackend>,
     {
-        let metrics_path = self.artifacts.file(names::METRICS);
+        let opt = &self.config.optimizer;
+        let decay =
+            (opt.weight_decay > 0.0).then(|| WeightDecayConfig::new(opt.weight_decay as f32));
+        match opt.kind {
+            OptimizerKind::Adam => {
+                let optim = AdamConfig::new()
+                    .with_epsilon(opt.epsilon as f32)
+                    .with_weight_decay(decay)
+                    .init();
+                self.run(model, optim)
+            }
+            OptimizerKind::AdamW => {
+                let optim = AdamWConfig::new()
+                    .with_epsilon(opt.epsilon as f32)
+                    .with_weight_decay(opt.weight_decay as f32)
+                    .init();
+                self.run(model, optim)
+            }
+            OptimizerKind::Sgd => {
+                let momentum = (opt.momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(opt.momentum)
+                        .with_dampening(0.0)
+                });
+                let optim = SgdConfig::new()
+                    .with_momentum(momentum)
+                    .with_weight_decay(decay)
+                    .init();
+                self.run(model, optim)
+            }
+        }
+    }
+
+    fn run<M, O>(self, model: Classifier<B, M>, optim: O) -> Result<Trained<M::InnerModule>>
+    where
+        M: ImageClassifier<B> + AutodiffModule<B> + 'static,
+        M::InnerModule: ImageClassifier<B::InnerBackend>,
+        O: Optimizer<Classifier<B, M>, B> + 'static,
+    {
         let previous = match self.resume_from {
             Some(epoch) => {
-                let mut records = read_metrics_csv(&metrics_path)?;
+                let mut records = read_metrics_csv(&self.artifacts.file(names::METRICS))?;
                 records.retain(|r| r.epoch <= epoch);
                 records
             }
             None => Vec::new(),
         };
         let console = Console::new(self.options.progress);
-        let epochs = self.config.epochs;
-        let summary_console = console.clone();
-        let mut epoch_started = Instant::now();
-        let mut train_record: Option<EpochRecord> = None;
-        let on_epoch: EpochCallback = Box::new(move |record: &EpochRecord| {
-            if record.split == "train" {
-                train_record = Some(record.clone());
-                return;
-            }
-            let mut line = format!("epoch {}/{epochs}", record.epoch);
-            if let Some(t) = train_record.take() {
-                line.push_str(&format!(
-                    "  train loss {:.4} acc {:.2}%",
-                    t.loss,
-                    t.accuracy * 100.0
-                ));
-            }
-            line.push_str(&format!(
-                "  valid loss {:.4} acc {:.2}%  {}",
-                record.loss,
-                record.accuracy * 100.0,
-                format_duration(epoch_started.elapsed().as_secs_f64())
-            ));
-            epoch_started = Instant::now();
-            summary_console.println(&line);
-        });
         let training =
             SupervisedTraining::new(self.artifacts.root(), self.train_loader, self.valid_loader);
-        let history = EpochHistory::new(metrics_path, previous, Some(on_epoch))
-            .stop_on_divergence(training.interrupter());
+        let history = EpochHistory::new(
+            self.artifacts.file(names::METRICS),
+            previous,
+            Some(epoch_summary(console.clone(), self.config.epochs)),
+        )
+        .stop_on_divergence(training.interrupter());
         let records = history.records();
         let divergence = history.divergence();
         let mut training = training
@@ -287,24 +366,10 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             .with_metric_logger(history)
             .with_file_checkpointer(ModelRecorder::new())
             .with_application_logger(None)
-            .with_training_strategy(
-                match self.devices {
-                    [device] => ExecutionStrategy::single(device.clone()),
-                    many => {
-                        ExecutionStrategy::multi(many.to_vec(), MultiDeviceOptim::OptimMainDevice)
-                    }
-                }
-                .into(),
-            )
-            .num_epochs(epochs);
+            .with_training_strategy(execution_strategy::<B>(self.devices).into())
+            .num_epochs(self.config.epochs);
         if let Some(patience) = self.config.early_stopping_patience {
-            training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-                &LossMetric::<B>::new(),
-                Aggregate::Mean,
-                Direction::Lowest,
-                BurnSplit::Valid,
-                StoppingCondition::NoImprovementSince { n_epochs: patience },
-            ));
+            training = training.early_stopping(stop_when_valid_loss_stalls::<B>(patience));
         }
         if let Some(epoch) = self.resume_from {
             training = training.checkpoint(epoch);
@@ -314,30 +379,80 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             training =
                 training.renderer(ProgressRenderer::new(console, self.options.line_interval));
         }
-        let learner = Learner::new(model, optim, self.scheduler);
-        let result = training.launch(learner);
-        drop(result.renderer);
+        let LearningResult { model, renderer } =
+            training.launch(Learner::new(model, optim, self.scheduler));
+        drop(renderer);
 
-        let diverged = divergence.lock().ok().and_then(|d| d.clone());
-        if let Some(d) = diverged {
-            let checkpoint = self
-                .artifacts
-                .last_checkpoint()
-                .map_or("none yet".to_string(), |e| {
-                    format!(
-                        "epoch {e} in {}; resume with --resume",
-                        self.artifacts.file(names::CHECKPOINTS).display()
-                    )
-                });
-            return Err(TrainError::Diverged {
-                split: d.split,
-                epoch: d.epoch,
-                batch: d.batch,
-                value: d.value,
-                checkpoint,
-            });
+        if let Some(d) = divergence.lock().ok().and_then(|d| d.clone()) {
+            return Err(diverged(d, self.artifacts));
         }
         let history = records.lock().map(|r| r.clone()).unwrap_or_default();
-        Ok((result.model.model, history))
+        Ok((model.model, history))
     }
+}
+
+/// One device, or burn-train's data-parallel strategy over several.
+fn execution_strategy<B: AutodiffBackend>(devices: &[B::Device]) -> ExecutionStrategy<B> {
+    match devices {
+        [device] => ExecutionStrategy::single(device.clone()),
+        many => ExecutionStrategy::multi(many.to_vec(), MultiDeviceOptim::OptimMainDevice),
+    }
+}
+
+/// Early stopping: no lower mean validation loss for `patience` epochs.
+fn stop_when_valid_loss_stalls<B: AutodiffBackend>(patience: usize) -> MetricEarlyStoppingStrategy {
+    MetricEarlyStoppingStrategy::new(
+        &LossMetric::<B>::new(),
+        Aggregate::Mean,
+        Direction::Lowest,
+        BurnSplit::Valid,
+        StoppingCondition::NoImprovementSince { n_epochs: patience },
+    )
+}
+
+/// The error for a run stopped by a non-finite loss, naming the checkpoint to resume from.
+fn diverged(d: crate::history::Divergence, artifacts: &ArtifactDir) -> TrainError {
+    let checkpoint = artifacts
+        .last_checkpoint()
+        .map_or("none yet".to_string(), |e| {
+            format!(
+                "epoch {e} in {}; resume with --resume",
+                artifacts.file(names::CHECKPOINTS).display()
+            )
+        });
+    TrainError::Diverged {
+        split: d.split,
+        epoch: d.epoch,
+        batch: d.batch,
+        value: d.value,
+        checkpoint,
+    }
+}
+
+/// The callback that prints one summary line per epoch (train and valid loss and accuracy).
+fn epoch_summary(console: Console, epochs: usize) -> EpochCallback {
+    let mut epoch_started = Instant::now();
+    let mut train_record: Option<EpochRecord> = None;
+    Box::new(move |record: &EpochRecord| {
+        if record.split == Split::Train {
+            train_record = Some(record.clone());
+            return;
+        }
+        let mut line = format!("epoch {}/{epochs}", record.epoch);
+        if let Some(t) = train_record.take() {
+            line.push_str(&format!(
+                "  train loss {:.4} acc {:.2}%",
+                t.loss,
+                t.accuracy * 100.0
+            ));
+        }
+        line.push_str(&format!(
+            "  valid loss {:.4} acc {:.2}%  {}",
+            record.loss,
+            record.accuracy * 100.0,
+            format_duration(epoch_started.elapsed().as_secs_f64())
+        ));
+        epoch_started = Instant::now();
+        console.println(&line);
+    })
 }

@@ -51,7 +51,6 @@ impl BackendJob for EvalJob<'_> {
             &self.data,
             self.args.split,
             self.args.artifacts.as_deref(),
-            None,
             device,
         )
     }
@@ -66,7 +65,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     // needs no carving (and a small custom training set may be smaller than the default carve).
     let data = match args.split {
         Split::Test => data,
-        Split::Train | Split::Valid => data.with_validation_size(config.validation_size)?,
+        Split::Train | Split::Valid => match config.validation_size {
+            Some(size) => data.with_validation_size(size)?,
+            None => data,
+        },
     };
     eprintln!(
         "evaluating {} on the {} split of {}",

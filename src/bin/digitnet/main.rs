@@ -19,8 +19,6 @@ mod train_cmd;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // SAFETY: first thing in main, before any other thread starts.
-    unsafe { digitnet::backend::single_threaded_gemm() };
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Info(args) => info::run(&args),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use digitnet::backend::{BackendJob, run_on};
+use digitnet::data::MnistBatcher;
 use digitnet::data::preprocess::load_digit;
-use digitnet::data::{DatasetKind, MnistBatcher};
 use digitnet::train::predict;
 
 use crate::backend_arg::BackendArg;
@@ -42,7 +42,7 @@ impl BackendJob for PredictJob<'_> {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let device = &devices[0];
         let (config, model) = self.source.load::<B::InnerBackend>(device)?;
-        let kind: DatasetKind = config.dataset.parse().unwrap_or_default();
+        let kind = config.dataset;
         let batcher = MnistBatcher::for_dataset(&kind.spec());
         let predictions = predict(&model, &self.digits, &batcher, device);
         for (path, p) in self.args.images.iter().zip(&predictions) {

@@ -5,18 +5,15 @@ use std::path::Path;
 use burn::prelude::Backend;
 use digitnet::data::{Mnist, MnistBatcher, Split};
 use digitnet::model::DigitModel;
-use digitnet::train::artifacts::names;
-use digitnet::train::plots::{self, Curve};
-use digitnet::train::{EpochRecord, evaluate};
+use digitnet::train::{evaluate, plot_evaluation};
 
 /// Evaluates `model` on `split`, prints accuracy, loss and per-class precision/recall, writes
-/// the plots into `plots_dir` (if any) and ends with `<split> accuracy: 0.XXXX`.
+/// the confusion matrix and error grid into `plots_dir` (if any) and ends with `<split> accuracy: 0.XXXX`.
 pub fn evaluate_and_report<B: Backend>(
     model: &DigitModel<B>,
     data: &Mnist,
     split: Split,
     plots_dir: Option<&Path>,
-    history: Option<&[EpochRecord]>,
     device: &B::Device,
 ) -> anyhow::Result<()> {
     let items = data.split(split);
@@ -43,12 +40,7 @@ pub fn evaluate_and_report<B: Backend>(
         );
     }
     if let Some(dir) = plots_dir {
-        if let Some(history) = history {
-            plots::plot_curve(history, Curve::Loss, &dir.join(names::LOSS_PLOT))?;
-            plots::plot_curve(history, Curve::Accuracy, &dir.join(names::ACCURACY_PLOT))?;
-        }
-        plots::plot_confusion(&eval, names_list, &dir.join(names::CONFUSION_PLOT))?;
-        plots::plot_errors(&eval, &items, 100, &dir.join(names::ERRORS_GRID))?;
+        plot_evaluation(&eval, &items, names_list, dir)?;
         eprintln!("plots written to {}", dir.display());
     }
     println!("{split} accuracy: {:.4}", eval.accuracy);

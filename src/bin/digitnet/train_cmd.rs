@@ -7,7 +7,7 @@ use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use digitnet::backend::{BackendJob, run_on_devices};
-use digitnet::data::Mnist;
+use digitnet::data::{Mnist, Split};
 use digitnet::model::{ModelKind, Preset};
 use digitnet::train::artifacts::names;
 use digitnet::train::{
@@ -154,8 +154,7 @@ impl TrainArgs {
             ModelArg::Cnn => ModelKind::Cnn,
             ModelArg::Mlp => ModelKind::Mlp,
         }));
-        let mut config =
-            TrainingConfig::for_preset(preset).with_dataset(self.data.dataset.slug().into());
+        let mut config = TrainingConfig::for_preset(preset).with_dataset(self.data.dataset);
         if let Some(v) = self.epochs {
             config.epochs = v;
         }
@@ -191,7 +190,7 @@ impl TrainArgs {
             config.seed = v;
         }
         if let Some(v) = self.validation_size {
-            config.validation_size = v;
+            config.validation_size = Some(v);
         }
         if let Some(v) = self.workers {
             config.workers = v;
@@ -221,11 +220,12 @@ impl BackendJob for TrainJob<'_> {
             ProgressArg::Quiet => ProgressMode::Quiet,
             ProgressArg::Tui => ProgressMode::Tui,
         };
-        let outcome = train_data_parallel::<B>(&self.config, &self.data, &options, &devices)?;
+        let model = self.config.digit_model()?.init::<B>(&devices[0])?;
+        let outcome = train_data_parallel(model, &self.config, &self.data, &options, &devices)?;
         let trained = outcome
             .history
             .iter()
-            .filter(|r| r.split == "train")
+            .filter(|r| r.split == Split::Train)
             .count();
         eprintln!(
             "trained {} epoch(s) in {:.0} s; model saved in {}",
@@ -236,9 +236,8 @@ impl BackendJob for TrainJob<'_> {
         report::evaluate_and_report::<B::InnerBackend>(
             &outcome.model,
             &self.data,
-            digitnet::data::Split::Test,
+            Split::Test,
             Some(&self.args.artifacts),
-            Some(&outcome.history),
             &devices[0],
         )
     }
@@ -252,18 +251,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             args.artifacts.display()
         );
     }
-    let mut config = args.config()?;
+    let config = args.config()?;
     let data = args.data.load()?;
-    if !args.uses_saved_config() && args.validation_size.is_none() {
-        // The default hold-out (5,000) shrinks to a tenth of a small training set.
-        config.validation_size = config.validation_size.min(data.validation_size());
-    }
-    let data = data.with_validation_size(config.validation_size)?;
+    // Without --validation-size (or a saved config), the dataset's default hold-out: 5,000
+    // images, or a tenth of a small training set.
+    let data = match config.validation_size {
+        Some(size) => data.with_validation_size(size)?,
+        None => data,
+    };
     let backend = args.backend.kind()?;
     eprintln!(
         "training {} ({} parameters) on {} with {} ({} device(s)): {} epochs, batch {}, lr {}",
-        config.preset.as_deref().unwrap_or(config.model.kind_name()),
-        config.model.num_params()?,
+        config
+            .preset
+            .as_deref()
+            .unwrap_or(config.digit_model()?.kind_name()),
+        config.digit_model()?.num_params()?,
         data.spec().name,
         backend,
         args.devices,

@@ -13,7 +13,7 @@ use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use digitnet::backend::{BackendJob, BackendKind, run_on};
-use digitnet::data::{DatasetKind, MnistBatcher};
+use digitnet::data::MnistBatcher;
 use digitnet::train::{ArtifactDir, EpochRecord, TrainingConfig};
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ impl BackendJob for ServeJob {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let device = devices[0].clone();
         let (config, model) = self.source.load::<B::InnerBackend>(&device)?;
-        let dataset: DatasetKind = config.dataset.parse().unwrap_or_default();
+        let dataset = config.dataset;
         let info = model_info(&config, model.num_params(), &self.source, self.kind)?;
         let jobs = worker::spawn(model, MnistBatcher::for_dataset(&dataset.spec()), device)
             .context("starting the inference thread")?;
@@ -83,7 +83,10 @@ fn model_name(config: &TrainingConfig) -> String {
     config
         .preset
         .clone()
-        .unwrap_or_else(|| format!("custom {}", config.model.kind_name()))
+        .unwrap_or_else(|| match &config.model {
+            Some(model) => format!("custom {}", model.kind_name()),
+            None => "user-defined model".to_string(),
+        })
 }
 
 /// `GET /api/model`: what the model is and how well it did in training.
@@ -94,12 +97,15 @@ fn model_info(
     backend: BackendKind,
 ) -> anyhow::Result<Value> {
     let history: Vec<EpochRecord> = match source {
-        ModelSource::Artifacts(dir) => digitnet::train::history::read_metrics_csv(
+        ModelSource::Artifacts(dir) => digitnet::train::read_metrics_csv(
             &ArtifactDir::new(dir).file(digitnet::train::artifacts::names::METRICS),
         )?,
         ModelSource::Shipped => digitnet::shipped::metrics()?,
     };
-    let last_valid = history.iter().rev().find(|r| r.split == "valid");
+    let last_valid = history
+        .iter()
+        .rev()
+        .find(|r| r.split == digitnet::data::Split::Valid);
     let config_json: Value =
         serde_json::from_str(&config.to_string()).context("encoding the model config")?;
     Ok(json!({

@@ -36,5 +36,5 @@ png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0
 open(out, "wb").write(png + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 PY
 DIGITNET_DATA_DIR="$repo/tests/fixtures/mnist-sample" DIGITNET_NO_VERIFY=1 \
-  "$CARGO_TARGET_DIR/release/outside" digit.png | grep -v -E '^(train|valid) epoch'
+  "$CARGO_TARGET_DIR/release/outside" digit.png 2>&1 | grep -v -E "^(train|valid) epoch|^epoch "
 echo "(the first test image of the sample is a 7)"

@@ -136,7 +136,7 @@ fn custom_model_trains_lenet5_and_loads_it_back() {
     let accuracy = figure_after(&stdout, "test accuracy:");
     let reloaded = figure_after(&stdout, "test accuracy");
     println!("custom_model (LeNet-5), 2 epochs on the sample: test accuracy {accuracy}");
-    // Measured 0.825; the bar is a few points below.
+    // Measured 0.825 (three runs; the seed fixes it); the bar is a few points below.
     assert!(accuracy > 0.78, "{stdout}");
     assert_eq!(accuracy, reloaded, "{stdout}");
     for name in [

@@ -32,7 +32,7 @@ fn count() {
 /// started from outside the pool, each would hand its work over and wait for it (about 10 µs
 /// each way); from inside, they split in place. So the caller's thread, a training loop's
 /// `loss.backward()` included, needs no setup.
-fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match rayon::current_thread_index() {
         Some(_) => f(),
         None => rayon::scope(|_| f()),

@@ -133,8 +133,8 @@ fn normalise<B: Backend>(
 /// operation, which shows in a single image's latency (`Cnn::forward` uses it).
 pub fn on_kernel_threads<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
-    if uses_own_kernels::<B>() && rayon::current_thread_index().is_none() {
-        return rayon::scope(|_| f());
+    if uses_own_kernels::<B>() {
+        return flex::in_pool(f);
     }
     f()
 }

@@ -1,7 +1,7 @@
 //! Safe run-time downcasts between a generic type and a concrete one (`Any`), used to pick a
 //! specialised kernel for a concrete backend inside generic code.
 
-#![cfg_attr(not(feature = "flex"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 
 use std::any::Any;
 

@@ -1,9 +1,10 @@
 //! The operations that dominate a digitnet CNN's training step, 2D convolution, 2x2 max-pooling
 //! and batch normalisation, written once for every Burn backend.
 //!
-//! On any backend these are Burn's own ops. With the `flex` feature, when the backend is Burn's
-//! flex CPU backend (`Flex` or `Autodiff<Flex>`), they run hand-written kernels instead, each
-//! with its backward pass registered in Burn's autodiff graph: im2col + GEMM convolution
+//! On any backend these are Burn's own ops. With the `flex` or `ndarray` feature, when the
+//! backend is that CPU backend of Burn's (`Flex` or `NdArray`, or `Autodiff` over either), they
+//! run hand-written kernels instead, each with its backward pass registered in Burn's autodiff
+//! graph: im2col + GEMM convolution
 //! (forward, input gradient and weight gradient) parallel over the batch, a direct 2x2 max-pool
 //! and a fused batch norm. The GEMM is the `gemm` crate's, called single-threaded inside each
 //! rayon task, so no second thread pool competes with rayon's and no setup call is needed. The
@@ -12,10 +13,12 @@
 //! each kernel exists and what it measured.
 
 mod cast;
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu;
-#[cfg(feature = "flex")]
-mod flex;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod dispatch;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod host;
 
 use burn::prelude::*;
 use burn::tensor::module;
@@ -29,9 +32,9 @@ pub fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     padding: usize,
 ) -> Tensor<B, 4> {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     let (x, weight, bias) = match uses_own_kernels::<B>() {
-        true => match flex::conv2d(x, weight, bias, padding) {
+        true => match dispatch::conv2d(x, weight, bias, padding) {
             Ok(y) => return y,
             Err(inputs) => inputs,
         },
@@ -48,9 +51,9 @@ pub fn conv2d<B: Backend>(
 /// 2x2 max-pooling with stride 2 and no padding (an odd last row or column is dropped):
 /// `[N, C, H, W]` to `[N, C, H / 2, W / 2]`.
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     let x = match uses_own_kernels::<B>() {
-        true => match flex::max_pool2x2(x) {
+        true => match dispatch::max_pool2x2(x) {
             Ok(y) => return y,
             Err(x) => x,
         },
@@ -68,9 +71,9 @@ pub fn batch_norm_train<B: Backend>(
     beta: Tensor<B, 1>,
     epsilon: f64,
 ) -> (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>) {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     let (x, gamma, beta) = match uses_own_kernels::<B>() {
-        true => match flex::batch_norm_train(x, gamma, beta, epsilon) {
+        true => match dispatch::batch_norm_train(x, gamma, beta, epsilon) {
             Ok(out) => return out,
             Err(inputs) => inputs,
         },
@@ -94,9 +97,9 @@ pub fn batch_norm_eval<B: Backend>(
     beta: Tensor<B, 1>,
     epsilon: f64,
 ) -> Tensor<B, 4> {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     let (x, [mean, var, gamma, beta]) = match uses_own_kernels::<B>() {
-        true => match flex::batch_norm_eval(x, [mean, var, gamma, beta], epsilon) {
+        true => match dispatch::batch_norm_eval(x, [mean, var, gamma, beta], epsilon) {
             Ok(y) => return y,
             Err(inputs) => inputs,
         },
@@ -132,9 +135,9 @@ fn normalise<B: Backend>(
 /// onto the pool, so nothing needs this; a whole forward pass run inside saves one hand-over per
 /// operation, which shows in a single image's latency (`Cnn::forward` uses it).
 pub fn on_kernel_threads<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     if uses_own_kernels::<B>() {
-        return flex::in_pool(f);
+        return dispatch::in_pool(f);
     }
     f()
 }
@@ -142,11 +145,11 @@ pub fn on_kernel_threads<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R
 /// How many times [`conv2d`], [`max_pool2x2`] or a batch norm ran digitnet's own kernels in this process
 /// (for tests that must know the kernels, not Burn's ops, were measured).
 pub fn own_kernel_calls() -> usize {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
-        flex::CALLS.load(std::sync::atomic::Ordering::Relaxed)
+        dispatch::CALLS.load(std::sync::atomic::Ordering::Relaxed)
     }
-    #[cfg(not(feature = "flex"))]
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
         0
     }
@@ -154,18 +157,18 @@ pub fn own_kernel_calls() -> usize {
 
 /// Environment variable that, set to `off`, makes every function here use Burn's ops
 /// on every backend (to compare the two, or to rule the kernels out when debugging).
-pub const KERNELS_ENV: &str = "DIGITNET_FLEX_KERNELS";
+pub const KERNELS_ENV: &str = "DIGITNET_KERNELS";
 
 /// Whether the functions here run digitnet's own kernels on backend `B`.
 pub fn uses_own_kernels<B: Backend>() -> bool {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
         static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let enabled =
             *ENABLED.get_or_init(|| std::env::var(KERNELS_ENV).map_or(true, |v| v != "off"));
-        enabled && flex::is_flex::<B>()
+        enabled && dispatch::is_host::<B>()
     }
-    #[cfg(not(feature = "flex"))]
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
         false
     }

@@ -1,35 +1,39 @@
-//! digitnet's flex kernels against Burn's own ops on the same backend: outputs and every
-//! gradient (input, weight, bias) agree to float rounding, for odd sizes and paddings.
+//! digitnet's CPU kernels against Burn's own ops on the same backend, for each backend the
+//! kernels serve (flex and ndarray): outputs and every gradient (input, weight, bias) agree to
+//! float rounding, for odd sizes and paddings. Each check is a function generic over the
+//! inference backend `I`; `against_each_backend!` makes it a test per backend.
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tolerance};
 
-type B = Autodiff<Flex>;
-
-fn random<const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
+fn random<I: Backend, const D: usize>(shape: [usize; D]) -> Tensor<Autodiff<I>, D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
 }
 
-fn assert_close<const D: usize>(what: &str, ours: Tensor<Flex, D>, burns: Tensor<Flex, D>) {
-    let scale = burns.clone().abs().max().into_scalar().max(1.0);
-    let diff = (ours - burns).abs().max().into_scalar();
+fn assert_close<I: Backend, const D: usize>(what: &str, ours: Tensor<I, D>, burns: Tensor<I, D>) {
+    let scale = burns
+        .clone()
+        .abs()
+        .max()
+        .into_scalar()
+        .elem::<f32>()
+        .max(1.0);
+    let diff = (ours - burns).abs().max().into_scalar().elem::<f32>();
     assert!(
         diff <= 1e-4 * scale,
         "{what}: differs by {diff} (scale {scale})"
     );
 }
 
-#[test]
-fn the_kernels_are_in_use_on_flex_only() {
-    assert!(crate::uses_own_kernels::<B>());
-    assert!(crate::uses_own_kernels::<Flex>());
+fn the_kernels_are_in_use<I: Backend>() {
+    assert!(crate::uses_own_kernels::<Autodiff<I>>());
+    assert!(crate::uses_own_kernels::<I>());
 }
 
-#[test]
-fn conv2d_and_its_gradients_match_burn() {
+fn conv2d_and_its_gradients_match_burn<I: Backend>() {
     // (batch, in channels, height, width, out channels, kernel, padding, bias)
     for (n, c, h, w, co, k, pad, bias) in [
         (4, 1, 28, 28, 8, 3, 1, true),
@@ -44,10 +48,10 @@ fn conv2d_and_its_gradients_match_burn() {
         (64, 2, 14, 14, 3, 3, 1, true),
     ] {
         let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
-        let x = random([n, c, h, w]).require_grad();
-        let weight = random([co, c, k, k]).require_grad();
-        let b = bias.then(|| random([co]).require_grad());
-        let upstream = random([n, co, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k]);
+        let x = random::<I, _>([n, c, h, w]).require_grad();
+        let weight = random::<I, _>([co, c, k, k]).require_grad();
+        let b = bias.then(|| random::<I, _>([co]).require_grad());
+        let upstream = random::<I, _>([n, co, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k]);
 
         let calls = crate::own_kernel_calls();
         let ours = crate::conv2d(x.clone(), weight.clone(), b.clone(), pad);
@@ -62,7 +66,7 @@ fn conv2d_and_its_gradients_match_burn() {
 
         let g_ours = (ours * upstream.clone()).sum().backward();
         let g_burn = (burns * upstream).sum().backward();
-        let grad = |t: &Tensor<B, 4>, g| t.grad(g).expect("gradient");
+        let grad = |t: &Tensor<Autodiff<I>, 4>, g| t.grad(g).expect("gradient");
         assert_close(&format!("{case}: dx"), grad(&x, &g_ours), grad(&x, &g_burn));
         assert_close(
             &format!("{case}: dw"),
@@ -76,10 +80,9 @@ fn conv2d_and_its_gradients_match_burn() {
     }
 }
 
-#[test]
-fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
-    let x = random([3, 1, 8, 8]);
-    let weight = random([4, 1, 3, 3]).require_grad();
+fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient<I: Backend>() {
+    let x = random::<I, _>([3, 1, 8, 8]);
+    let weight = random::<I, _>([4, 1, 3, 3]).require_grad();
     let ours = crate::conv2d(x.clone(), weight.clone(), None, 1)
         .sum()
         .backward();
@@ -94,10 +97,20 @@ fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient() {
     );
 }
 
-#[test]
-fn max_pool2x2_and_its_gradient_match_burn() {
+fn strided_views_are_read_in_their_logical_order<I: Backend>() {
+    // NHWC storage seen as NCHW: a view whose buffer is not row-major in its own shape.
+    let x = random::<I, 4>([2, 6, 5, 3]).inner().permute([0, 3, 1, 2]);
+    let weight = random::<I, 4>([3, 3, 4, 4]).inner().swap_dims(0, 1);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let burns = module::conv2d(x.clone(), weight.clone(), None, options);
+    assert_close("conv", crate::conv2d(x.clone(), weight, None, 1), burns);
+    let burns = module::max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], false);
+    assert_close("pool", crate::max_pool2x2(x), burns);
+}
+
+fn max_pool2x2_and_its_gradient_match_burn<I: Backend>() {
     for shape in [[2, 3, 28, 28], [1, 2, 7, 7], [2, 1, 6, 9]] {
-        let x = random(shape).require_grad();
+        let x = random::<I, _>(shape).require_grad();
         let calls = crate::own_kernel_calls();
         let ours = crate::max_pool2x2(x.clone());
         assert!(
@@ -111,7 +124,7 @@ fn max_pool2x2_and_its_gradient_match_burn() {
             ours.clone().inner(),
             burns.clone().inner(),
         );
-        let upstream = random(ours.dims());
+        let upstream = random::<I, _>(ours.dims());
         let g_ours = (ours * upstream.clone()).sum().backward();
         let g_burn = (burns * upstream).sum().backward();
         let (a, b) = (x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
@@ -119,10 +132,9 @@ fn max_pool2x2_and_its_gradient_match_burn() {
     }
 }
 
-#[test]
-fn inference_backend_gives_the_same_as_autodiff() {
-    let x = random([2, 3, 10, 10]);
-    let weight = random([5, 3, 3, 3]);
+fn inference_backend_gives_the_same_as_autodiff<I: Backend>() {
+    let x = random::<I, _>([2, 3, 10, 10]);
+    let weight = random::<I, _>([5, 3, 3, 3]);
     let inner = crate::conv2d(x.clone().inner(), weight.clone().inner(), None, 1);
     let tracked = crate::conv2d(x, weight, None, 1).inner();
     inner
@@ -130,24 +142,23 @@ fn inference_backend_gives_the_same_as_autodiff() {
         .assert_approx_eq::<f32>(&tracked.into_data(), Tolerance::default());
 }
 
-#[test]
-fn batch_norm_matches_burns_module_in_training_and_inference() {
+fn batch_norm_matches_burns_module_in_training_and_inference<I: Backend>() {
     use burn::module::AutodiffModule;
     use burn::nn::BatchNormConfig;
     let device = Default::default();
     // Planes shorter and longer than the kernels' 16 summing lanes, with a ragged tail.
     for shape in [[4, 3, 6, 6], [1, 2, 3, 5], [3, 4, 7, 9], [64, 2, 14, 14]] {
         let c = shape[1];
-        let norm = BatchNormConfig::new(c).init::<B>(&device);
-        let gamma = random([c]).require_grad();
-        let beta = random([c]).require_grad();
+        let norm = BatchNormConfig::new(c).init::<Autodiff<I>>(&device);
+        let gamma = random::<I, _>([c]).require_grad();
+        let beta = random::<I, _>([c]).require_grad();
         let norm = burn::nn::BatchNorm {
             gamma: burn::module::Param::from_tensor(gamma.clone()),
             beta: burn::module::Param::from_tensor(beta.clone()),
             ..norm
         };
-        let x = (random(shape) * 3.0 + 1.0).require_grad();
-        let upstream = random(shape);
+        let x = (random::<I, _>(shape) * 3.0 + 1.0).require_grad();
+        let upstream = random::<I, _>(shape);
 
         let calls = crate::own_kernel_calls();
         let (ours, mean, var) =
@@ -197,38 +208,82 @@ fn batch_norm_matches_burns_module_in_training_and_inference() {
     }
 }
 
-#[test]
-fn a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool() {
+fn a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool<I: Backend>() {
     // One image, 64 channels of 288-long patches: the forward splits its GEMM by channels.
-    let x = Tensor::<Flex, 4>::random(
+    let x = Tensor::<I, 4>::random(
         [1, 32, 14, 14],
         Distribution::Normal(0.0, 1.0),
         &Default::default(),
     );
-    let weight = Tensor::<Flex, 4>::random(
+    let weight = Tensor::<I, 4>::random(
         [64, 32, 3, 3],
         Distribution::Normal(0.0, 1.0),
         &Default::default(),
     );
-    let bias = Tensor::<Flex, 1>::random([64], Distribution::Normal(0.0, 1.0), &Default::default());
+    let bias = Tensor::<I, 1>::random([64], Distribution::Normal(0.0, 1.0), &Default::default());
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let burns = module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options);
     let outside = crate::conv2d(x.clone(), weight.clone(), Some(bias.clone()), 1);
-    let inside = crate::on_kernel_threads::<Flex, _>(|| crate::conv2d(x, weight, Some(bias), 1));
+    let inside = crate::on_kernel_threads::<I, _>(|| crate::conv2d(x, weight, Some(bias), 1));
     assert_close("outside the pool", outside, burns.clone());
     assert_close("inside the pool", inside, burns);
 }
 
-#[test]
-fn on_kernel_threads_runs_on_a_pool_thread_once() {
+fn on_kernel_threads_runs_on_a_pool_thread_once<I: Backend>() {
     // A test thread is not one of rayon's.
     assert_eq!(rayon::current_thread_index(), None);
-    let outer = crate::on_kernel_threads::<B, _>(|| {
+    let outer = crate::on_kernel_threads::<Autodiff<I>, _>(|| {
         let here = rayon::current_thread_index();
         // Nested: runs in place, on the same pool thread.
-        let nested = crate::on_kernel_threads::<Flex, _>(rayon::current_thread_index);
+        let nested = crate::on_kernel_threads::<I, _>(rayon::current_thread_index);
         (here, nested)
     });
     assert!(outer.0.is_some(), "not moved to a pool thread");
     assert_eq!(outer.0, outer.1);
+}
+
+/// A module `$name` with each `$check` above as a `#[test]` on backend `$inner`.
+macro_rules! checks_on {
+    ($name:ident, $inner:ty; $($check:ident),* $(,)?) => {
+        mod $name {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check::<$inner>();
+                }
+            )*
+        }
+    };
+}
+
+/// Every check above, as tests on backend `$inner` in module `$name`.
+macro_rules! against_burn_on {
+    ($name:ident, $inner:ty) => {
+        checks_on!(
+            $name,
+            $inner;
+            the_kernels_are_in_use,
+            conv2d_and_its_gradients_match_burn,
+            conv2d_without_gradients_on_the_input_gives_the_weight_gradient,
+            strided_views_are_read_in_their_logical_order,
+            max_pool2x2_and_its_gradient_match_burn,
+            inference_backend_gives_the_same_as_autodiff,
+            batch_norm_matches_burns_module_in_training_and_inference,
+            a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool,
+            on_kernel_threads_runs_on_a_pool_thread_once,
+        );
+    };
+}
+
+#[cfg(feature = "flex")]
+against_burn_on!(flex, burn::backend::Flex);
+#[cfg(feature = "ndarray")]
+against_burn_on!(ndarray, burn::backend::NdArray);
+
+#[test]
+fn other_backends_use_burns_ops() {
+    use burn::backend::NdArray;
+    // ndarray with f64 elements is not one of the backends the kernels serve.
+    assert!(!crate::uses_own_kernels::<NdArray<f64>>());
+    assert!(!crate::uses_own_kernels::<Autodiff<NdArray<f64>>>());
 }

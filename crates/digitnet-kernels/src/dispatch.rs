@@ -1,0 +1,554 @@
+//! Routes [`crate::conv2d`], [`crate::max_pool2x2`] and the batch norms to the CPU kernels when
+//! the backend is a [`HostBackend`] `H` (flex or ndarray): `H` itself for inference,
+//! `Autodiff<H>` for training, with the kernels' backward steps registered in Burn's autodiff
+//! graph.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::prelude::*;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, TensorPrimitive};
+
+use crate::cast::cast;
+use crate::cpu::conv::{self, ConvShape};
+use crate::cpu::norm::{self, NormShape};
+use crate::cpu::pool;
+use crate::host::HostBackend;
+
+/// Calls of the kernels (see [`crate::own_kernel_calls`]).
+pub(crate) static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count() {
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Runs one kernel's work on a thread of rayon's pool. A kernel makes several parallel passes;
+/// started from outside the pool, each would hand its work over and wait for it (about 10 µs
+/// each way); from inside, they split in place. So the caller's thread, a training loop's
+/// `loss.backward()` included, needs no setup.
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match rayon::current_thread_index() {
+        Some(_) => f(),
+        None => rayon::scope(|_| f()),
+    }
+}
+
+/// Tries `$on::<B, H>(inputs, args…)` for each host backend `H` compiled in, returning from the
+/// enclosing function with the first `Ok`; evaluates to `Err(inputs)` when `B` is none of them.
+macro_rules! on_host_backends {
+    ($on:ident, $inputs:expr $(, $arg:expr)*) => {{
+        let inputs = $inputs;
+        #[cfg(feature = "flex")]
+        let inputs = match $on::<B, burn_flex::Flex>(inputs $(, $arg)*) {
+            Ok(out) => return Ok(out),
+            Err(inputs) => inputs,
+        };
+        #[cfg(feature = "ndarray")]
+        let inputs = match $on::<B, burn_ndarray::NdArray>(inputs $(, $arg)*) {
+            Ok(out) => return Ok(out),
+            Err(inputs) => inputs,
+        };
+        Err(inputs)
+    }};
+}
+
+type Conv<B> = (Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>);
+
+/// Whether `B` is a host backend compiled in, or autodiff over one.
+pub(crate) fn is_host<B: Backend>() -> bool {
+    fn is<B: Backend, H: HostBackend>() -> bool {
+        let b = TypeId::of::<B>();
+        b == TypeId::of::<H>() || b == TypeId::of::<Autodiff<H>>()
+    }
+    #[cfg(feature = "flex")]
+    if is::<B, burn_flex::Flex>() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if is::<B, burn_ndarray::NdArray>() {
+        return true;
+    }
+    false
+}
+
+/// The convolution on a host backend, or the inputs back for Burn's own op (another backend or
+/// dtype).
+pub(crate) fn conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    padding: usize,
+) -> Result<Tensor<B, 4>, Conv<B>> {
+    let [_, c, h, w] = x.dims();
+    let [_, wc, k, k2] = weight.dims();
+    let fits = c == wc && k == k2 && k <= h + 2 * padding && k <= w + 2 * padding;
+    let f32s = x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    if !fits || !f32s {
+        return Err((x, weight, bias));
+    }
+    on_host_backends!(conv2d_on, (x, weight, bias), padding)
+}
+
+fn conv2d_on<B: Backend, H: HostBackend>(
+    inputs: Conv<B>,
+    padding: usize,
+) -> Result<Tensor<B, 4>, Conv<B>> {
+    let inputs = match cast::<Conv<B>, Conv<Autodiff<H>>>(inputs) {
+        Ok((x, w, b)) => return Ok(back(conv_autodiff(x, w, b, padding))),
+        Err(inputs) => inputs,
+    };
+    match cast::<Conv<B>, Conv<H>>(inputs) {
+        Ok((x, w, b)) => {
+            let y = conv_host::<H>(&prim(x), &prim(w), b.map(prim).as_ref(), padding);
+            Ok(back(float::<H, 4>(y)))
+        }
+        Err(inputs) => Err(inputs),
+    }
+}
+
+/// The 2x2 max-pool on a host backend, or `x` back for Burn's own op.
+pub(crate) fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    if x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    on_host_backends!(max_pool2x2_on, x)
+}
+
+fn max_pool2x2_on<B: Backend, H: HostBackend>(
+    x: Tensor<B, 4>,
+) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    let x = match cast::<Tensor<B, 4>, Tensor<Autodiff<H>, 4>>(x) {
+        Ok(x) => return Ok(back(pool_autodiff(x))),
+        Err(x) => x,
+    };
+    match cast::<Tensor<B, 4>, Tensor<H, 4>>(x) {
+        Ok(x) => {
+            let (y, _) = pool_host::<H>(&prim(x));
+            Ok(back(float::<H, 4>(y)))
+        }
+        Err(x) => Err(x),
+    }
+}
+
+/// A tensor of a concrete backend back as the caller's generic type (which it is).
+fn back<T: 'static, B: Backend, const D: usize>(t: T) -> Tensor<B, D> {
+    match cast::<T, Tensor<B, D>>(t) {
+        Ok(t) => t,
+        Err(_) => unreachable!("the caller's backend was checked to be this one"),
+    }
+}
+
+fn prim<H: Backend, const D: usize>(t: Tensor<H, D>) -> FloatTensor<H> {
+    t.into_primitive().tensor()
+}
+
+fn float<H: Backend, const D: usize>(t: FloatTensor<H>) -> Tensor<H, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn conv_shape<H: HostBackend>(x: &FloatTensor<H>, w: &FloatTensor<H>, pad: usize) -> ConvShape {
+    let [n, c, h, wd] = H::dims(x);
+    let [co, _, k, _] = H::dims(w);
+    ConvShape {
+        n,
+        c,
+        h,
+        w: wd,
+        co,
+        k,
+        pad,
+    }
+}
+
+fn conv_host<H: HostBackend>(
+    x: &FloatTensor<H>,
+    w: &FloatTensor<H>,
+    b: Option<&FloatTensor<H>>,
+    pad: usize,
+) -> FloatTensor<H> {
+    count();
+    let s = conv_shape::<H>(x, w, pad);
+    let (x, w) = (H::contiguous(x), H::contiguous(w));
+    let b = b.map(H::contiguous);
+    let y = in_pool(|| conv::forward(&s, H::slice(&x), H::slice(&w), b.as_ref().map(H::slice)));
+    H::tensor(y, [s.n, s.co, s.ho(), s.wo()])
+}
+
+/// What the convolution's backward step needs: its input, weight and padding.
+#[derive(Debug, Clone)]
+struct ConvState<H: HostBackend> {
+    x: FloatTensor<H>,
+    weight: FloatTensor<H>,
+    pad: usize,
+}
+
+/// A convolution's input (when asked for), weight and bias gradients.
+type ConvGrads<H> = (Option<FloatTensor<H>>, FloatTensor<H>, FloatTensor<H>);
+
+impl<H: HostBackend> ConvState<H> {
+    /// Input, weight and bias gradients (the input's only when `need_x`).
+    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> ConvGrads<H> {
+        in_pool(|| self.grads_here(dy, need_x))
+    }
+
+    fn grads_here(&self, dy: &FloatTensor<H>, need_x: bool) -> ConvGrads<H> {
+        let s = conv_shape::<H>(&self.x, &self.weight, self.pad);
+        let (x, w, dy) = (
+            H::contiguous(&self.x),
+            H::contiguous(&self.weight),
+            H::contiguous(dy),
+        );
+        let dx = need_x.then(|| {
+            H::tensor(
+                conv::input_grad(&s, H::slice(&w), H::slice(&dy)),
+                [s.n, s.c, s.h, s.w],
+            )
+        });
+        let (dw, db) = conv::param_grads(&s, H::slice(&x), H::slice(&dy));
+        (
+            dx,
+            H::tensor(dw, [s.co, s.c, s.k, s.k]),
+            H::tensor(db, [s.co]),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct ConvWithBias;
+
+impl<H: HostBackend> Backward<H, 3> for ConvWithBias {
+    type State = ConvState<H>;
+
+    fn backward(self, ops: Ops<ConvState<H>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<H>(&ops.node);
+        let (dx, dw, db) = ops.state.grads(&dy, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<H>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            grads.register::<H>(node.id, dw);
+        }
+        if let Some(node) = node_b {
+            grads.register::<H>(node.id, db);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvNoBias;
+
+impl<H: HostBackend> Backward<H, 2> for ConvNoBias {
+    type State = ConvState<H>;
+
+    fn backward(self, ops: Ops<ConvState<H>, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<H>(&ops.node);
+        let (dx, dw, _) = ops.state.grads(&dy, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<H>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            grads.register::<H>(node.id, dw);
+        }
+    }
+}
+
+fn conv_autodiff<H: HostBackend>(
+    x: Tensor<Autodiff<H>, 4>,
+    w: Tensor<Autodiff<H>, 4>,
+    b: Option<Tensor<Autodiff<H>, 1>>,
+    pad: usize,
+) -> Tensor<Autodiff<H>, 4> {
+    let x = x.into_primitive().tensor();
+    let w = w.into_primitive().tensor();
+    let b = b.map(|b| b.into_primitive().tensor());
+    let y = conv_host::<H>(
+        &x.primitive,
+        &w.primitive,
+        b.as_ref().map(|b| &b.primitive),
+        pad,
+    );
+    let state = || ConvState::<H> {
+        x: x.primitive.clone(),
+        weight: w.primitive.clone(),
+        pad,
+    };
+    let out = match &b {
+        Some(b) => match ConvWithBias
+            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+        None => match ConvNoBias
+            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+    };
+    float(out)
+}
+
+/// Pools `x`; returns the output and each window's winner.
+fn pool_host<H: HostBackend>(x: &FloatTensor<H>) -> (FloatTensor<H>, Vec<u8>) {
+    count();
+    let [n, c, h, w] = H::dims(x);
+    let xv = H::contiguous(x);
+    let (y, arg) = in_pool(|| pool::forward(H::slice(&xv), n * c, h, w));
+    (H::tensor(y, [n, c, h / 2, w / 2]), arg)
+}
+
+/// What the pool's backward step needs: the input's shape and each window's winner.
+#[derive(Debug, Clone)]
+struct PoolState {
+    shape: [usize; 4],
+    winners: Arc<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct MaxPool2x2;
+
+impl<H: HostBackend> Backward<H, 1> for MaxPool2x2 {
+    type State = PoolState;
+
+    fn backward(self, ops: Ops<PoolState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<H>(&ops.node);
+        if let Some(node) = node_x {
+            let [n, c, h, w] = ops.state.shape;
+            let dy = H::contiguous(&dy);
+            let winners = &ops.state.winners;
+            let dx = in_pool(|| pool::backward(H::slice(&dy), winners, n * c, h, w));
+            grads.register::<H>(node.id, H::tensor(dx, [n, c, h, w]));
+        }
+    }
+}
+
+fn pool_autodiff<H: HostBackend>(x: Tensor<Autodiff<H>, 4>) -> Tensor<Autodiff<H>, 4> {
+    let x = x.into_primitive().tensor();
+    let (y, winners) = pool_host::<H>(&x.primitive);
+    let out = match MaxPool2x2
+        .prepare::<NoCheckpointing>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            PoolState {
+                shape: H::dims(&x.primitive),
+                winners: Arc::new(winners),
+            },
+            y,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    float(out)
+}
+
+/// What batch norm's backward step needs.
+#[derive(Debug, Clone)]
+struct NormState<H: HostBackend> {
+    x: FloatTensor<H>,
+    mean: Arc<Vec<f32>>,
+    var: Arc<Vec<f32>>,
+    gamma: Arc<Vec<f32>>,
+    epsilon: f64,
+}
+
+#[derive(Debug)]
+struct BatchNormTrain;
+
+impl<H: HostBackend> Backward<H, 3> for BatchNormTrain {
+    type State = NormState<H>;
+
+    fn backward(self, ops: Ops<NormState<H>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<H>(&ops.node);
+        let st = ops.state;
+        let [n, c, h, w] = H::dims(&st.x);
+        let s = NormShape { n, c, hw: h * w };
+        let (x, dy) = (H::contiguous(&st.x), H::contiguous(&dy));
+        let (dx, dgamma, dbeta) = in_pool(|| {
+            norm::backward(
+                &s,
+                H::slice(&x),
+                H::slice(&dy),
+                &st.mean,
+                &st.var,
+                &st.gamma,
+                st.epsilon,
+            )
+        });
+        if let Some(node) = node_x {
+            grads.register::<H>(node.id, H::tensor(dx, [n, c, h, w]));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<H>(node.id, H::tensor(dgamma, [c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<H>(node.id, H::tensor(dbeta, [c]));
+        }
+    }
+}
+
+type Norm<B> = (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>);
+
+/// Training-mode batch norm on a host backend: `(y, batch mean, batch variance)`, or the inputs
+/// back.
+pub(crate) fn batch_norm_train<B: Backend>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> Result<Norm<B>, Norm<B>> {
+    if x.dtype() != DType::F32 || gamma.dtype() != DType::F32 || beta.dtype() != DType::F32 {
+        return Err((x, gamma, beta));
+    }
+    on_host_backends!(batch_norm_train_on, (x, gamma, beta), epsilon)
+}
+
+fn batch_norm_train_on<B: Backend, H: HostBackend>(
+    inputs: Norm<B>,
+    epsilon: f64,
+) -> Result<Norm<B>, Norm<B>> {
+    let inputs = match cast::<Norm<B>, Norm<Autodiff<H>>>(inputs) {
+        Ok((x, gamma, beta)) => {
+            let (y, mean, var) = norm_autodiff(x, gamma, beta, epsilon);
+            return Ok((back(y), back(mean), back(var)));
+        }
+        Err(inputs) => inputs,
+    };
+    match cast::<Norm<B>, Norm<H>>(inputs) {
+        Ok((x, gamma, beta)) => {
+            let (x, gamma, beta) = (prim(x), prim(gamma), prim(beta));
+            let (mean, var) = norm_statistics::<H>(&x);
+            let y = norm_apply::<H>(&x, &mean, &var, &gamma, &beta, epsilon);
+            let c = mean.len();
+            let stat = |v: Vec<f32>| back(float::<H, 1>(H::tensor(v, [c])));
+            Ok((back(float::<H, 4>(y)), stat(mean), stat(var)))
+        }
+        Err(inputs) => Err(inputs),
+    }
+}
+
+/// Normalises `x` (`[n, c, h, w]`) with `mean`, `var`, then applies `gamma`, `beta`.
+fn norm_apply<H: HostBackend>(
+    x: &FloatTensor<H>,
+    mean: &[f32],
+    var: &[f32],
+    gamma: &FloatTensor<H>,
+    beta: &FloatTensor<H>,
+    epsilon: f64,
+) -> FloatTensor<H> {
+    count();
+    let [n, c, h, w] = H::dims(x);
+    let s = NormShape { n, c, hw: h * w };
+    let (gamma, beta, x) = (H::contiguous(gamma), H::contiguous(beta), H::contiguous(x));
+    let (scale, shift) = norm::scale_shift(mean, var, H::slice(&gamma), H::slice(&beta), epsilon);
+    let y = in_pool(|| norm::affine(&s, H::slice(&x), &scale, &shift));
+    H::tensor(y, [n, c, h, w])
+}
+
+/// Batch statistics of `x` (`[n, c, h, w]`).
+fn norm_statistics<H: HostBackend>(x: &FloatTensor<H>) -> (Vec<f32>, Vec<f32>) {
+    let [n, c, h, w] = H::dims(x);
+    let xv = H::contiguous(x);
+    in_pool(|| norm::statistics(&NormShape { n, c, hw: h * w }, H::slice(&xv)))
+}
+
+/// Training-mode batch norm's output and batch statistics, tracked by autodiff.
+type TrackedNorm<H> = (
+    Tensor<Autodiff<H>, 4>,
+    Tensor<Autodiff<H>, 1>,
+    Tensor<Autodiff<H>, 1>,
+);
+
+fn norm_autodiff<H: HostBackend>(
+    x: Tensor<Autodiff<H>, 4>,
+    gamma: Tensor<Autodiff<H>, 1>,
+    beta: Tensor<Autodiff<H>, 1>,
+    epsilon: f64,
+) -> TrackedNorm<H> {
+    let x = x.into_primitive().tensor();
+    let gamma = gamma.into_primitive().tensor();
+    let beta = beta.into_primitive().tensor();
+    let (mean, var) = norm_statistics::<H>(&x.primitive);
+    let y = norm_apply::<H>(
+        &x.primitive,
+        &mean,
+        &var,
+        &gamma.primitive,
+        &beta.primitive,
+        epsilon,
+    );
+    let c = mean.len();
+    let stat = |v: &[f32]| Tensor::<Autodiff<H>, 1>::from_inner(float(H::tensor(v.to_vec(), [c])));
+    let (mean_t, var_t) = (stat(&mean), stat(&var));
+    let out = match BatchNormTrain
+        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let g = H::contiguous(&gamma.primitive);
+            let state = NormState::<H> {
+                x: x.primitive.clone(),
+                mean: Arc::new(mean),
+                var: Arc::new(var),
+                gamma: Arc::new(H::slice(&g).to_vec()),
+                epsilon,
+            };
+            prep.finish(state, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    (float(out), mean_t, var_t)
+}
+
+type NormEval<B> = (Tensor<B, 4>, [Tensor<B, 1>; 4]);
+
+/// Inference-mode batch norm on a host backend with the given statistics, or the inputs back.
+pub(crate) fn batch_norm_eval<B: Backend>(
+    x: Tensor<B, 4>,
+    params: [Tensor<B, 1>; 4],
+    epsilon: f64,
+) -> Result<Tensor<B, 4>, NormEval<B>> {
+    if x.dtype() != DType::F32 || params.iter().any(|p| p.dtype() != DType::F32) {
+        return Err((x, params));
+    }
+    on_host_backends!(batch_norm_eval_on, (x, params), epsilon)
+}
+
+fn batch_norm_eval_on<B: Backend, H: HostBackend>(
+    inputs: NormEval<B>,
+    epsilon: f64,
+) -> Result<Tensor<B, 4>, NormEval<B>> {
+    match cast::<NormEval<B>, NormEval<H>>(inputs) {
+        Ok((x, [mean, var, gamma, beta])) => {
+            let (mean, var) = (H::contiguous(&prim(mean)), H::contiguous(&prim(var)));
+            let y = norm_apply::<H>(
+                &prim(x),
+                H::slice(&mean),
+                H::slice(&var),
+                &prim(gamma),
+                &prim(beta),
+                epsilon,
+            );
+            Ok(back(float::<H, 4>(y)))
+        }
+        Err(inputs) => Err(inputs),
+    }
+}

@@ -1,0 +1,74 @@
+//! The CPU backends whose tensors live in host memory as plain `f32` buffers, so that the
+//! kernels in [`crate::cpu`] can read them in place: Burn's flex and ndarray backends.
+
+use burn::prelude::*;
+use burn::tensor::TensorMetadata;
+use burn::tensor::ops::FloatTensor;
+
+/// A Burn backend whose float tensors the CPU kernels can read as row-major `f32` slices and
+/// build from `Vec<f32>`s, without copying when the tensor is already contiguous.
+pub(crate) trait HostBackend: Backend {
+    /// `t` with a contiguous row-major buffer: `t` itself (a cheap clone) when it has one, a
+    /// copy otherwise. Its [`HostBackend::slice`] is then available.
+    fn contiguous(t: &FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The `f32` values of a tensor returned by [`HostBackend::contiguous`].
+    fn slice(t: &FloatTensor<Self>) -> &[f32];
+
+    /// A float tensor of `shape` that takes ownership of `values` (row-major).
+    fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Self> {
+        Self::float_from_data(TensorData::new(values, shape), &Default::default())
+    }
+
+    /// The dimensions of `t`.
+    fn dims<const D: usize>(t: &FloatTensor<Self>) -> [usize; D] {
+        t.shape().dims()
+    }
+}
+
+#[cfg(feature = "flex")]
+impl HostBackend for burn_flex::Flex {
+    fn contiguous(t: &burn_flex::FlexTensor) -> burn_flex::FlexTensor {
+        t.to_contiguous()
+    }
+
+    fn slice(t: &burn_flex::FlexTensor) -> &[f32] {
+        t.as_slice::<f32>()
+            .expect("an f32 tensor made contiguous has an f32 slice")
+    }
+
+    fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> burn_flex::FlexTensor {
+        burn_flex::FlexTensor::from_data(TensorData::new(values, shape))
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl HostBackend for burn_ndarray::NdArray {
+    fn contiguous(t: &burn_ndarray::NdArrayTensor) -> burn_ndarray::NdArrayTensor {
+        match t {
+            burn_ndarray::NdArrayTensor::F32(storage) if storage.view().is_standard_layout() => {
+                t.clone()
+            }
+            burn_ndarray::NdArrayTensor::F32(storage) => {
+                let values: Vec<f32> = storage.view().iter().copied().collect();
+                let shape = burn::tensor::Shape::from(storage.shape().to_vec());
+                burn_ndarray::NdArrayTensor::from_data(TensorData::new(values, shape))
+            }
+            _ => unreachable!("the kernels are only called on f32 tensors"),
+        }
+    }
+
+    fn slice(t: &burn_ndarray::NdArrayTensor) -> &[f32] {
+        match t {
+            burn_ndarray::NdArrayTensor::F32(storage) => storage
+                .view()
+                .to_slice()
+                .expect("a tensor made contiguous has a row-major slice"),
+            _ => unreachable!("tensors made contiguous are f32"),
+        }
+    }
+
+    fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> burn_ndarray::NdArrayTensor {
+        burn_ndarray::NdArrayTensor::from_data(TensorData::new(values, shape))
+    }
+}

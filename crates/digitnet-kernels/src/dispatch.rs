@@ -7,6 +7,7 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use burn::backend::Autodiff;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -17,6 +18,7 @@ use burn::tensor::{DType, TensorPrimitive};
 
 use crate::cast::cast;
 use crate::cpu::conv::{self, ConvShape};
+use crate::cpu::linear::{self, LinearShape};
 use crate::cpu::norm::{self, NormShape};
 use crate::cpu::pool;
 use crate::host::HostBackend;
@@ -190,16 +192,17 @@ struct ConvState<H: HostBackend> {
     pad: usize,
 }
 
-/// A convolution's input (when asked for), weight and bias gradients.
-type ConvGrads<H> = (Option<FloatTensor<H>>, FloatTensor<H>, FloatTensor<H>);
+/// A layer's input (when asked for), weight and bias gradients.
+type LayerGradients<H> = (Option<FloatTensor<H>>, FloatTensor<H>, FloatTensor<H>);
 
-impl<H: HostBackend> ConvState<H> {
-    /// Input, weight and bias gradients (the input's only when `need_x`).
-    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> ConvGrads<H> {
+impl<H: HostBackend> LayerGrads<H> for ConvState<H> {
+    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> LayerGradients<H> {
         in_pool(|| self.grads_here(dy, need_x))
     }
+}
 
-    fn grads_here(&self, dy: &FloatTensor<H>, need_x: bool) -> ConvGrads<H> {
+impl<H: HostBackend> ConvState<H> {
+    fn grads_here(&self, dy: &FloatTensor<H>, need_x: bool) -> LayerGradients<H> {
         let s = conv_shape::<H>(&self.x, &self.weight, self.pad);
         let (x, w, dy) = (
             H::contiguous(&self.x),
@@ -221,44 +224,54 @@ impl<H: HostBackend> ConvState<H> {
     }
 }
 
+/// A layer whose backward step gives its input, weight and bias gradients from the output's.
+trait LayerGrads<H: HostBackend>: Clone + std::fmt::Debug + Send + 'static {
+    /// Input (when `need_x`), weight and bias gradients from the output's, `dy`.
+    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> LayerGradients<H>;
+}
+
+/// The backward step of a layer `S` with a bias: parents input, weight, bias.
 #[derive(Debug)]
-struct ConvWithBias;
+struct WithBias<S>(std::marker::PhantomData<S>);
 
-impl<H: HostBackend> Backward<H, 3> for ConvWithBias {
-    type State = ConvState<H>;
+impl<H: HostBackend, S: LayerGrads<H>> Backward<H, 3> for WithBias<S> {
+    type State = S;
 
-    fn backward(self, ops: Ops<ConvState<H>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<S, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<H>(&ops.node);
         let (dx, dw, db) = ops.state.grads(&dy, node_x.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<H>(node.id, dx);
-        }
-        if let Some(node) = node_w {
-            grads.register::<H>(node.id, dw);
-        }
-        if let Some(node) = node_b {
-            grads.register::<H>(node.id, db);
-        }
+        let ids = [node_x, node_w, node_b].map(|node| node.map(|node| node.id));
+        register_all::<H>(grads, ids.into_iter().zip([dx, Some(dw), Some(db)]));
     }
 }
 
+/// The backward step of a layer `S` without a bias: parents input, weight.
 #[derive(Debug)]
-struct ConvNoBias;
+struct NoBias<S>(std::marker::PhantomData<S>);
 
-impl<H: HostBackend> Backward<H, 2> for ConvNoBias {
-    type State = ConvState<H>;
+impl<H: HostBackend, S: LayerGrads<H>> Backward<H, 2> for NoBias<S> {
+    type State = S;
 
-    fn backward(self, ops: Ops<ConvState<H>, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<S, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<H>(&ops.node);
         let (dx, dw, _) = ops.state.grads(&dy, node_x.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<H>(node.id, dx);
-        }
-        if let Some(node) = node_w {
-            grads.register::<H>(node.id, dw);
-        }
+        let ids = [node_x, node_w].map(|node| node.map(|node| node.id));
+        register_all::<H>(grads, ids.into_iter().zip([dx, Some(dw)]));
+    }
+}
+
+/// `y` of a layer with parents `x`, `w` and maybe `b`, recorded with its backward step.
+fn tracked_layer<H: HostBackend, S: LayerGrads<H>>(
+    [x, w]: [&FloatTensor<Autodiff<H>>; 2],
+    b: Option<&FloatTensor<Autodiff<H>>>,
+    state: impl FnOnce() -> S,
+    y: FloatTensor<H>,
+) -> FloatTensor<Autodiff<H>> {
+    match b {
+        Some(b) => tracked(WithBias(std::marker::PhantomData), [x, w, b], state, y),
+        None => tracked(NoBias(std::marker::PhantomData), [x, w], state, y),
     }
 }
 
@@ -282,25 +295,27 @@ fn conv_autodiff<H: HostBackend>(
         weight: w.primitive.clone(),
         pad,
     };
-    let out = match &b {
-        Some(b) => match ConvWithBias
-            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state(), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
-        None => match ConvNoBias
-            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state(), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
-    };
+    let out = tracked_layer([&x, &w], b.as_ref(), state, y);
     float(out)
+}
+
+/// `y`, computed from `parents`, recorded in the autodiff graph with backward step `op`: with
+/// the state `state` builds when a parent needs a gradient, untracked otherwise.
+fn tracked<H: HostBackend, O: Backward<H, N>, const N: usize>(
+    op: O,
+    parents: [&FloatTensor<Autodiff<H>>; N],
+    state: impl FnOnce() -> O::State,
+    y: FloatTensor<H>,
+) -> FloatTensor<Autodiff<H>> {
+    let nodes = parents.map(|parent| parent.node.clone());
+    match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state(), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
 }
 
 /// Pools `x`; returns the output and each window's winner.
@@ -341,20 +356,11 @@ impl<H: HostBackend> Backward<H, 1> for MaxPool2x2 {
 fn pool_autodiff<H: HostBackend>(x: Tensor<Autodiff<H>, 4>) -> Tensor<Autodiff<H>, 4> {
     let x = x.into_primitive().tensor();
     let (y, winners) = pool_host::<H>(&x.primitive);
-    let out = match MaxPool2x2
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(
-            PoolState {
-                shape: H::dims(&x.primitive),
-                winners: Arc::new(winners),
-            },
-            y,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let state = || PoolState {
+        shape: H::dims(&x.primitive),
+        winners: Arc::new(winners),
     };
+    let out = tracked(MaxPool2x2, [&x], state, y);
     float(out)
 }
 
@@ -392,15 +398,13 @@ impl<H: HostBackend> Backward<H, 3> for BatchNormTrain {
                 st.epsilon,
             )
         });
-        if let Some(node) = node_x {
-            grads.register::<H>(node.id, H::tensor(dx, [n, c, h, w]));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<H>(node.id, H::tensor(dgamma, [c]));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<H>(node.id, H::tensor(dbeta, [c]));
-        }
+        let ids = [node_x, node_gamma, node_beta].map(|node| node.map(|node| node.id));
+        let tensors = [
+            H::tensor(dx, [n, c, h, w]),
+            H::tensor(dgamma, [c]),
+            H::tensor(dbeta, [c]),
+        ];
+        register_all::<H>(grads, ids.into_iter().zip(tensors.map(Some)));
     }
 }
 
@@ -497,24 +501,17 @@ fn norm_autodiff<H: HostBackend>(
     let c = mean.len();
     let stat = |v: &[f32]| Tensor::<Autodiff<H>, 1>::from_inner(float(H::tensor(v.to_vec(), [c])));
     let (mean_t, var_t) = (stat(&mean), stat(&var));
-    let out = match BatchNormTrain
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let g = H::contiguous(&gamma.primitive);
-            let state = NormState::<H> {
-                x: x.primitive.clone(),
-                mean: Arc::new(mean),
-                var: Arc::new(var),
-                gamma: Arc::new(H::slice(&g).to_vec()),
-                epsilon,
-            };
-            prep.finish(state, y)
+    let state = || {
+        let g = H::contiguous(&gamma.primitive);
+        NormState::<H> {
+            x: x.primitive.clone(),
+            mean: Arc::new(mean),
+            var: Arc::new(var),
+            gamma: Arc::new(H::slice(&g).to_vec()),
+            epsilon,
         }
-        OpsKind::UnTracked(prep) => prep.finish(y),
     };
+    let out = tracked(BatchNormTrain, [&x, &gamma, &beta], state, y);
     (float(out), mean_t, var_t)
 }
 
@@ -551,4 +548,115 @@ fn batch_norm_eval_on<B: Backend, H: HostBackend>(
         }
         Err(inputs) => Err(inputs),
     }
+}
+
+type Dense<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>);
+
+/// The fully connected layer on a host backend, or the inputs back for Burn's own op.
+pub(crate) fn linear<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Result<Tensor<B, 2>, Dense<B>> {
+    let [_, i] = x.dims();
+    let [wi, o] = weight.dims();
+    let fits = i == wi && bias.as_ref().is_none_or(|b| b.dims() == [o]);
+    let f32s = x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    if !fits || !f32s {
+        return Err((x, weight, bias));
+    }
+    on_host_backends!(linear_on, (x, weight, bias))
+}
+
+fn linear_on<B: Backend, H: HostBackend>(inputs: Dense<B>) -> Result<Tensor<B, 2>, Dense<B>> {
+    if !H::OWN_LINEAR {
+        return Err(inputs);
+    }
+    let inputs = match cast::<Dense<B>, Dense<Autodiff<H>>>(inputs) {
+        Ok((x, w, b)) => return Ok(back(linear_autodiff(x, w, b))),
+        Err(inputs) => inputs,
+    };
+    match cast::<Dense<B>, Dense<H>>(inputs) {
+        Ok((x, w, b)) => {
+            let y = linear_host::<H>(&prim(x), &prim(w), b.map(prim).as_ref());
+            Ok(back(float::<H, 2>(y)))
+        }
+        Err(inputs) => Err(inputs),
+    }
+}
+
+fn linear_shape<H: HostBackend>(x: &FloatTensor<H>, w: &FloatTensor<H>) -> LinearShape {
+    let [n, i] = H::dims(x);
+    let [_, o] = H::dims(w);
+    LinearShape { n, i, o }
+}
+
+fn linear_host<H: HostBackend>(
+    x: &FloatTensor<H>,
+    w: &FloatTensor<H>,
+    b: Option<&FloatTensor<H>>,
+) -> FloatTensor<H> {
+    count();
+    let s = linear_shape::<H>(x, w);
+    let (x, w) = (H::contiguous(x), H::contiguous(w));
+    let b = b.map(H::contiguous);
+    // Not moved onto the pool: a small product runs here, a large one splits onto the pool.
+    let y = linear::forward(&s, H::slice(&x), H::slice(&w), b.as_ref().map(H::slice));
+    H::tensor(y, [s.n, s.o])
+}
+
+/// What the fully connected layer's backward step needs: its input and weight.
+#[derive(Debug, Clone)]
+struct LinearState<H: HostBackend> {
+    x: FloatTensor<H>,
+    weight: FloatTensor<H>,
+}
+
+impl<H: HostBackend> LayerGrads<H> for LinearState<H> {
+    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> LayerGradients<H> {
+        let s = linear_shape::<H>(&self.x, &self.weight);
+        let (x, w, dy) = (
+            H::contiguous(&self.x),
+            H::contiguous(&self.weight),
+            H::contiguous(dy),
+        );
+        let dx = need_x.then(|| linear::input_grad(&s, H::slice(&w), H::slice(&dy)));
+        let (dw, db) = linear::param_grads(&s, H::slice(&x), H::slice(&dy));
+        (
+            dx.map(|dx| H::tensor(dx, [s.n, s.i])),
+            H::tensor(dw, [s.i, s.o]),
+            H::tensor(db, [s.o]),
+        )
+    }
+}
+
+/// Registers each gradient whose parent is tracked.
+fn register_all<H: HostBackend>(
+    grads: &mut Gradients,
+    pairs: impl IntoIterator<Item = (Option<NodeId>, Option<FloatTensor<H>>)>,
+) {
+    for (node, grad) in pairs {
+        if let (Some(node), Some(grad)) = (node, grad) {
+            grads.register::<H>(node, grad);
+        }
+    }
+}
+
+fn linear_autodiff<H: HostBackend>(
+    x: Tensor<Autodiff<H>, 2>,
+    w: Tensor<Autodiff<H>, 2>,
+    b: Option<Tensor<Autodiff<H>, 1>>,
+) -> Tensor<Autodiff<H>, 2> {
+    let x = x.into_primitive().tensor();
+    let w = w.into_primitive().tensor();
+    let b = b.map(|b| b.into_primitive().tensor());
+    let y = linear_host::<H>(&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive));
+    let state = || LinearState::<H> {
+        x: x.primitive.clone(),
+        weight: w.primitive.clone(),
+    };
+    let out = tracked_layer([&x, &w], b.as_ref(), state, y);
+    float(out)
 }

@@ -1,16 +1,17 @@
-//! The operations that dominate a digitnet CNN's training step, 2D convolution, 2x2 max-pooling
-//! and batch normalisation, written once for every Burn backend.
+//! The operations that dominate a digitnet model's training step, 2D convolution, 2x2
+//! max-pooling, batch normalisation and the fully connected layer, written once for every Burn
+//! backend.
 //!
 //! On any backend these are Burn's own ops. With the `flex` or `ndarray` feature, when the
 //! backend is that CPU backend of Burn's (`Flex` or `NdArray`, or `Autodiff` over either), they
 //! run hand-written kernels instead, each with its backward pass registered in Burn's autodiff
-//! graph: im2col + GEMM convolution
-//! (forward, input gradient and weight gradient) parallel over the batch, a direct 2x2 max-pool
-//! and a fused batch norm. The GEMM is the `gemm` crate's, called single-threaded inside each
-//! rayon task, so no second thread pool competes with rayon's and no setup call is needed. The
-//! choice is made at run time from the backend type, so models stay generic (`B: Backend`) and
-//! give the same results (to float rounding) on every backend. `benches/RESULTS.md` records why
-//! each kernel exists and what it measured.
+//! graph: im2col + GEMM convolution (forward, input gradient and weight gradient) parallel over
+//! the batch, a direct 2x2 max-pool, a fused batch norm and, on ndarray, the fully connected
+//! layer. The GEMM is the `gemm` crate's, told per call how many threads to use, so no second
+//! thread pool competes with rayon's and no setup call is needed. The choice is made at run time
+//! from the backend type, so models stay generic (`B: Backend`) and give the same results (to
+//! float rounding) on every backend. `benches/RESULTS.md` records why each kernel exists and
+//! what it measured.
 
 mod cast;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -46,6 +47,25 @@ pub fn conv2d<B: Backend>(
         bias,
         ConvOptions::new([1, 1], [padding, padding], [1, 1], 1),
     )
+}
+
+/// A fully connected layer, `x [N, I] * weight [I, O] + bias [O]` to `[N, O]`: the product
+/// Burn's `Linear` computes (its `weight` and `bias` are these), as one layer of an MLP or a CNN
+/// head. The kernels' own layer runs on ndarray; flex's matmul is already as fast.
+pub fn linear<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    let (x, weight, bias) = match uses_own_kernels::<B>() {
+        true => match dispatch::linear(x, weight, bias) {
+            Ok(y) => return y,
+            Err(inputs) => inputs,
+        },
+        false => (x, weight, bias),
+    };
+    module::linear(x, weight, bias)
 }
 
 /// 2x2 max-pooling with stride 2 and no padding (an odd last row or column is dropped):

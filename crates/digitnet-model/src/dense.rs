@@ -33,7 +33,11 @@ pub(crate) fn dense_forward<B: Backend>(
         if let Some(dropout) = dropout {
             x = dropout.forward(x);
         }
-        x = linear.forward(x);
+        x = digitnet_kernels::linear(
+            x,
+            linear.weight.val(),
+            linear.bias.as_ref().map(|b| b.val()),
+        );
         if i < last {
             x = activation.forward(x);
         }

@@ -2,5 +2,6 @@
 
 pub(crate) mod conv;
 mod gemm;
+pub(crate) mod linear;
 pub(crate) mod norm;
 pub(crate) mod pool;

@@ -28,6 +28,37 @@ fn assert_close<I: Backend, const D: usize>(what: &str, ours: Tensor<I, D>, burn
     );
 }
 
+/// A layer's input, weight and bias (all tracked).
+struct Params<'a, I: Backend, const D: usize> {
+    x: &'a Tensor<Autodiff<I>, D>,
+    weight: &'a Tensor<Autodiff<I>, D>,
+    bias: Option<&'a Tensor<Autodiff<I>, 1>>,
+}
+
+/// Our output and Burn's agree, and so do the gradients they send back from `upstream` to each
+/// of `params`.
+fn assert_same_outputs_and_grads<I: Backend, const D: usize>(
+    case: &str,
+    ours: Tensor<Autodiff<I>, D>,
+    burns: Tensor<Autodiff<I>, D>,
+    upstream: Tensor<Autodiff<I>, D>,
+    params: Params<'_, I, D>,
+) {
+    let output = format!("{case}: output");
+    assert_close(&output, ours.clone().inner(), burns.clone().inner());
+    let g_ours = (ours * upstream.clone()).sum().backward();
+    let g_burn = (burns * upstream).sum().backward();
+    let grad = |t: &Tensor<Autodiff<I>, D>, g| t.grad(g).expect("gradient");
+    let (x, weight) = (params.x, params.weight);
+    assert_close(&format!("{case}: dx"), grad(x, &g_ours), grad(x, &g_burn));
+    let dw = format!("{case}: dw");
+    assert_close(&dw, grad(weight, &g_ours), grad(weight, &g_burn));
+    if let Some(b) = params.bias {
+        let (ours, burns) = (b.grad(&g_ours).unwrap(), b.grad(&g_burn).unwrap());
+        assert_close(&format!("{case}: db"), ours, burns);
+    }
+}
+
 fn the_kernels_are_in_use<I: Backend>() {
     assert!(crate::uses_own_kernels::<Autodiff<I>>());
     assert!(crate::uses_own_kernels::<I>());
@@ -58,25 +89,12 @@ fn conv2d_and_its_gradients_match_burn<I: Backend>() {
         assert!(crate::own_kernel_calls() > calls, "{case}: Burn's op ran");
         let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
         let burns = module::conv2d(x.clone(), weight.clone(), b.clone(), options);
-        assert_close(
-            &format!("{case}: output"),
-            ours.clone().inner(),
-            burns.clone().inner(),
-        );
-
-        let g_ours = (ours * upstream.clone()).sum().backward();
-        let g_burn = (burns * upstream).sum().backward();
-        let grad = |t: &Tensor<Autodiff<I>, 4>, g| t.grad(g).expect("gradient");
-        assert_close(&format!("{case}: dx"), grad(&x, &g_ours), grad(&x, &g_burn));
-        assert_close(
-            &format!("{case}: dw"),
-            grad(&weight, &g_ours),
-            grad(&weight, &g_burn),
-        );
-        if let Some(b) = &b {
-            let (ours, burns) = (b.grad(&g_ours).unwrap(), b.grad(&g_burn).unwrap());
-            assert_close(&format!("{case}: db"), ours, burns);
-        }
+        let params = Params {
+            x: &x,
+            weight: &weight,
+            bias: b.as_ref(),
+        };
+        assert_same_outputs_and_grads(&case, ours, burns, upstream, params);
     }
 }
 
@@ -95,6 +113,34 @@ fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient<I: Backend>()
         weight.grad(&ours).unwrap(),
         weight.grad(&burns).unwrap(),
     );
+}
+
+fn linear_and_its_gradients_match_burn<I: Backend>() {
+    // (rows, inputs, outputs, bias): one image, a training batch, and a batch split across tasks.
+    for (n, i, o, bias) in [
+        (1, 784, 128, true),
+        (64, 784, 128, true),
+        (1000, 64, 10, false),
+    ] {
+        let case = format!("{n}x{i}x{o} bias {bias}");
+        let x = random::<I, 2>([n, i]).require_grad();
+        let weight = random::<I, 2>([i, o]).require_grad();
+        let b = bias.then(|| random::<I, 1>([o]).require_grad());
+        let upstream = random::<I, 2>([n, o]);
+        let ours = crate::linear(x.clone(), weight.clone(), b.clone());
+        let burns = module::linear(x.clone(), weight.clone(), b.clone());
+        let params = Params {
+            x: &x,
+            weight: &weight,
+            bias: b.as_ref(),
+        };
+        assert_same_outputs_and_grads(&case, ours, burns, upstream, params);
+    }
+    // Inference backend, and a weight seen through a transposed view.
+    let x = random::<I, 2>([3, 5]).inner();
+    let weight = random::<I, 2>([4, 5]).inner().transpose();
+    let burns = module::linear(x.clone(), weight.clone(), None);
+    assert_close("inference", crate::linear(x, weight, None), burns);
 }
 
 fn strided_views_are_read_in_their_logical_order<I: Backend>() {
@@ -265,6 +311,7 @@ macro_rules! against_burn_on {
             the_kernels_are_in_use,
             conv2d_and_its_gradients_match_burn,
             conv2d_without_gradients_on_the_input_gives_the_weight_gradient,
+            linear_and_its_gradients_match_burn,
             strided_views_are_read_in_their_logical_order,
             max_pool2x2_and_its_gradient_match_burn,
             inference_backend_gives_the_same_as_autodiff,

@@ -1,5 +1,8 @@
 //! One full training epoch in a child process: its speed with data loading included (Burn's
-//! `DataLoader`, batch 64, shuffled) and the peak resident memory of the whole process.
+//! `DataLoader`, batch 64, shuffled) and the peak resident memory of the whole process. Two
+//! ways: the hand-written loop of `cases.rs` (`epoch`, `rss-epoch`), and the product path, one
+//! epoch of `digitnet_train::train` with its Learner, metrics, checkpoint, saved model, plots
+//! and progress lines, timed as the whole call (`train-epoch`, `rss-train-epoch`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -11,16 +14,35 @@ use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind};
 use digitnet::data::{Mnist, MnistBatcher};
 use digitnet::model::Preset;
+use digitnet::train::{TrainOptions, TrainingConfig, train};
 
 use crate::cases::Trainer;
 use crate::result;
 
+/// Which training code runs the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EpochPath {
+    /// The benchmark's own loop: forward, loss, backward, Adam step.
+    Loop,
+    /// `digitnet_train::train`, as a library user or `digitnet train` calls it.
+    Train,
+}
+
 /// Runs the epoch in a fresh process (so that its peak RSS is the epoch's alone) and passes its
 /// output lines through.
-pub fn run_child(kind: BackendKind, preset: Preset, images: Option<usize>) -> Result<()> {
+pub fn run_child(
+    kind: BackendKind,
+    preset: Preset,
+    path: EpochPath,
+    images: Option<usize>,
+) -> Result<()> {
     let exe = std::env::current_exe().context("locating the benchmark binary")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["--epoch-child", kind.name(), preset.name()]);
+    let path_name = match path {
+        EpochPath::Loop => "loop",
+        EpochPath::Train => "train",
+    };
+    cmd.args(["--epoch-child", kind.name(), preset.name(), path_name]);
     if let Some(n) = images {
         cmd.args(["--epoch-images", &n.to_string()]);
     }
@@ -44,6 +66,8 @@ pub struct EpochChild {
     pub mnist: Mnist,
     /// The model to train.
     pub preset: Preset,
+    /// Which training code runs it.
+    pub path: EpochPath,
     /// Train on the first this many images (default: all).
     pub images: Option<usize>,
 }
@@ -52,10 +76,25 @@ impl BackendJob for EpochChild {
     type Output = Result<()>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Result<()> {
-        let device = &devices[0];
+        match self.path {
+            EpochPath::Loop => self.run_loop::<B>(&devices[0]),
+            EpochPath::Train => self.run_train::<B>(&devices[0]),
+        }
+    }
+}
+
+impl EpochChild {
+    /// The training images this epoch takes.
+    fn images(&self) -> usize {
+        let available = self.mnist.train().len();
+        self.images.unwrap_or(available).min(available)
+    }
+
+    /// One epoch of the benchmark's own training loop.
+    fn run_loop<B: AutodiffBackend>(self, device: &B::Device) -> Result<()> {
         B::seed(device, 42);
         let train = self.mnist.train();
-        let n = self.images.unwrap_or(train.len()).min(train.len());
+        let n = self.images();
         let data = burn::data::dataset::transform::PartialDataset::new(train, 0, n);
         let loader =
             DataLoaderBuilder::<B, _, _>::new(MnistBatcher::for_dataset(self.mnist.spec()))
@@ -70,6 +109,29 @@ impl BackendJob for EpochChild {
         let secs = start.elapsed().as_secs_f64();
         result(self.kind, self.preset.name(), "epoch", n as f64 / secs);
         result(self.kind, self.preset.name(), "rss-epoch", peak_rss_mib()?);
+        Ok(())
+    }
+
+    /// One epoch of `digitnet_train::train` with the preset's recommended config (Adam, lr
+    /// 1e-3, batch 64, as the loop), no validation split, into a fresh artifact directory.
+    fn run_train<B: AutodiffBackend>(self, device: &B::Device) -> Result<()> {
+        let n = self.images();
+        let config = TrainingConfig::for_preset(self.preset)
+            .with_epochs(1)
+            .with_validation_size(Some(0))
+            .with_limit_train(Some(n));
+        let dir = tempfile::tempdir().context("creating a temporary artifact directory")?;
+        let model = config.digit_model()?.init::<B>(device)?;
+        let outcome = train::<B, _>(
+            model,
+            &config,
+            &self.mnist,
+            &TrainOptions::new(dir.path()),
+            device,
+        )?;
+        let name = self.preset.name();
+        result(self.kind, name, "train-epoch", n as f64 / outcome.seconds);
+        result(self.kind, name, "rss-train-epoch", peak_rss_mib()?);
         Ok(())
     }
 }

@@ -11,6 +11,8 @@
 //! RESULT <backend> <model> latency <ms>            one image, forward pass (median)
 //! RESULT <backend> <model> epoch <img/s>           one full training epoch, data loading included
 //! RESULT <backend> <model> rss-epoch <MiB>         peak RSS of the process that ran that epoch
+//! RESULT <backend> <model> train-epoch <img/s>     the same epoch through digitnet_train::train
+//! RESULT <backend> <model> rss-train-epoch <MiB>   peak RSS of the process that ran it
 //! RESULT <backend> - batcher@64 <img/s>            MnistBatcher: raw items to normalised tensors
 //! PHASE  <backend> <model> <phase> <ms>            where a batch-64 training step's time goes
 //! ```
@@ -57,8 +59,9 @@ pub struct Args {
     /// Images in that epoch (default: the whole training split).
     #[arg(long)]
     epoch_images: Option<usize>,
-    /// Internal: train one epoch of MODEL on BACKEND in this process and print its figures.
-    #[arg(long, num_args = 2, value_names = ["BACKEND", "MODEL"], hide = true)]
+    /// Internal: train one epoch of MODEL on BACKEND with PATH (loop or train) in this process
+    /// and print its figures.
+    #[arg(long, num_args = 3, value_names = ["BACKEND", "MODEL", "PATH"], hide = true)]
     epoch_child: Vec<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
@@ -68,15 +71,18 @@ pub struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let mnist = load_data()?;
-    if let [backend, model] = &args.epoch_child[..] {
+    if let [backend, model, path] = &args.epoch_child[..] {
         let kind: BackendKind = backend.parse()?;
         let preset: Preset = model.parse()?;
+        let path = <epoch::EpochPath as clap::ValueEnum>::from_str(path, false)
+            .map_err(|e| anyhow::anyhow!("epoch path {path:?}: {e}"))?;
         return run_on(
             kind,
             epoch::EpochChild {
                 kind,
                 mnist,
                 preset,
+                path,
                 images: args.epoch_images,
             },
         )?;
@@ -110,7 +116,9 @@ fn main() -> Result<()> {
         )??;
         if args.epoch_backends.iter().any(|b| b == kind.name()) {
             for &preset in &args.models {
-                epoch::run_child(kind, preset, args.epoch_images)?;
+                for path in [epoch::EpochPath::Loop, epoch::EpochPath::Train] {
+                    epoch::run_child(kind, preset, path, args.epoch_images)?;
+                }
             }
         }
     }

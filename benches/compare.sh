@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# digitnet against PyTorch, back to back on this machine: runs `cargo bench --bench throughput`
-# and the PyTorch baseline (benches/baseline/pytorch_bench.py, same models, optimizer, batches,
-# normalisation and thread count), prints every figure, then one line per model and metric:
+# digitnet against PyTorch on this machine, interleaved finely: in each round the two sides take
+# turns model by model (digitnet's `cargo bench --bench throughput`, then the PyTorch baseline
+# benches/baseline/pytorch_bench.py, or the other way round on even rounds), so that a slow
+# minute on this VM hits both sides of a pair. Same models (max-pool before ReLU on both),
+# optimizer, batches, normalisation, and thread count: torch.set_num_threads(N) and a rayon pool
+# of N threads (--threads N on both). Prints every figure, then
 #
-#   RATIO <model> <metric> <ratio>     higher is better: digitnet/PyTorch for throughputs,
-#                                      PyTorch/digitnet for latency and peak memory
+#   RATIOS <model> <metric> r1 r2 ...    each round's ratio
+#   RATIO  <model> <metric> <median>     their median; higher is better: digitnet/PyTorch for
+#                                        throughputs, PyTorch/digitnet for latency and memory
+#   SIDES  <model> <metric> <digitnet> <pytorch>   each side's median over the rounds
+#   PEAK   <GFLOP/s>                     the machine's measured peak: the best 2048^3 float32
+#                                        matmul rate either side reached (all threads)
+#   SHARE  <model> <metric> <digitnet> <pytorch>   each side's median as a share of PEAK
+#                                        (flops.rs counts the arithmetic per image)
+#
+# digitnet's `train-epoch` (one epoch through digitnet_train::train, the product path) and its
+# memory are set against PyTorch's hand-written epoch.
 #
 #   DIGITNET_DATA_DIR=../shared/data/mnist bash benches/compare.sh [--quick] [--runs N]
 #
 # --quick: 0.5 s per figure and a 6,400-image "epoch" (a smoke run; the README's figures come
-# from a full run). --runs N: N rounds, each digitnet then PyTorch back to back; every round's
-# ratios are printed (`RATIOS <model> <metric> r1 r2 ...`) and the RATIO lines are their medians
-# (on a shared VM either side can be slowed for a while; the median of rounds is robust to it).
-# DIGITNET_BENCH_BACKEND picks digitnet's backend (default flex);
+# from a full run). --runs N: N rounds (default 1). DIGITNET_BENCH_BACKEND picks digitnet's
+# backend (default flex); DIGITNET_BENCH_THREADS the thread count (default: all cores);
 # DIGITNET_BENCH_VENV the baseline's venv (default ~/.cache/digitnet-bench/venv; created and
 # filled from benches/baseline/requirements.txt when it has no torch). Outputs are kept under
 # target/bench-compare/.
@@ -22,7 +32,8 @@ cd "$(dirname "$0")/.."
 export DIGITNET_DATA_DIR
 backend=${DIGITNET_BENCH_BACKEND:-flex}
 venv=${DIGITNET_BENCH_VENV:-$HOME/.cache/digitnet-bench/venv}
-threads=$(nproc)
+threads=${DIGITNET_BENCH_THREADS:-$(nproc)}
+models=(cnn-a cnn-b cnn-bn mlp-a)
 
 common=()
 runs=1
@@ -45,55 +56,84 @@ fi
 
 out=target/bench-compare
 mkdir -p "$out"
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $runs round(s)"
 
 cargo bench --quiet --bench throughput --no-run 2>/dev/null || cargo bench --bench throughput --no-run
 
-# The ratios of one round: its digitnet and PyTorch outputs in, `RATIO` lines out.
-ratios() {
-  awk -v backend="$backend" '
-    $1 == "RESULT" && FILENAME ~ /digitnet/ && $2 == backend { ours[$3 " " $4] = $5 }
-    $1 == "RESULT" && FILENAME ~ /pytorch/ { theirs[$3 " " $4] = $5; order[++n] = $3 " " $4 }
-    END {
-      for (i = 1; i <= n; i++) {
-        key = order[i]
-        if (!(key in ours) || ours[key] == 0 || theirs[key] == 0) continue
-        split(key, k, " ")
-        lower_is_better = (k[2] == "latency" || k[2] == "rss-epoch")
-        ratio = lower_is_better ? theirs[key] / ours[key] : ours[key] / theirs[key]
-        printf "RATIO %s %s %.2f\n", k[1], k[2], ratio
-      }
-    }' "$1/digitnet.txt" "$1/pytorch.txt"
+digitnet_side() {
+  cargo bench --quiet --bench throughput -- --backends "$backend" --epoch-backends "$backend" \
+    --threads "$threads" --models "$1" --peak "${common[@]}"
+}
+pytorch_side() {
+  "$venv/bin/python" benches/baseline/pytorch_bench.py --threads "$threads" --models "$1" \
+    --peak "${common[@]}"
 }
 
 rm -rf "$out"/round-*
 for round in $(seq 1 "$runs"); do
   dir="$out/round-$round"
   mkdir -p "$dir"
-  [ "$runs" -gt 1 ] && echo "# round $round of $runs ($(date -u +%H:%MZ))"
-  cargo bench --quiet --bench throughput -- --backends "$backend" --epoch-backends "$backend" \
-    "${common[@]}" | tee "$dir/digitnet.txt"
-  "$venv/bin/python" benches/baseline/pytorch_bench.py --threads "$threads" "${common[@]}" \
-    | tee "$dir/pytorch.txt"
-  ratios "$dir" > "$dir/ratios.txt"
+  echo "# round $round of $runs ($(date -u +%H:%MZ))"
+  sides=(digitnet pytorch)
+  (( round % 2 == 0 )) && sides=(pytorch digitnet)
+  for model in "${models[@]}"; do
+    for side in "${sides[@]}"; do
+      "${side}_side" "$model" | tee -a "$dir/$side.txt"
+    done
+  done
 done
 cp "$out/round-$runs/digitnet.txt" "$out/round-$runs/pytorch.txt" "$out/"
 
-# Median over the rounds (one round: its ratios as they are).
-cat "$out"/round-*/ratios.txt | awk '
-  { key = $2 " " $3; if (!(key in count)) order[++n] = key; vals[key, ++count[key]] = $4 }
-  END {
-    for (i = 1; i <= n; i++) {
-      key = order[i]; c = count[key]
-      # insertion sort of the values for this key
-      for (a = 1; a <= c; a++) v[a] = vals[key, a]
-      for (a = 2; a <= c; a++) { x = v[a]; b = a - 1; while (b > 0 && v[b] > x) { v[b + 1] = v[b]; b-- } v[b + 1] = x }
-      median = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
-      if (c > 1) {
-        line = "RATIOS " key
-        for (a = 1; a <= c; a++) line = line " " vals[key, a]
-        print line
-      }
-      printf "RATIO %s %.2f\n", key, median
-    }
-  }' | tee "$out/ratios.txt"
+# Per figure: each round's ratio, their median, and each side's median.
+python3 - "$out" "$runs" "$backend" <<'EOF' | tee "$out/ratios.txt"
+import statistics, sys
+from pathlib import Path
+
+out, runs, backend = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+lower_is_better = ("latency", "rss-epoch", "rss-epoch-growth")
+values, order, medians = {}, [], {}
+for r in range(1, runs + 1):
+    for side, wanted in (("digitnet", backend), ("pytorch", "pytorch")):
+        for line in (out / f"round-{r}" / f"{side}.txt").read_text().splitlines():
+            f = line.split()
+            if len(f) != 5 or f[0] != "RESULT" or f[1] != wanted:
+                continue
+            key = (f[2], f[3])
+            if key not in values:
+                values[key] = {"digitnet": {}, "pytorch": {}}
+                order.append(key)
+            values[key][side][r] = float(f[4])
+# digitnet's product-path epoch (digitnet_train::train) is set against PyTorch's one epoch.
+baseline_of = {"train-epoch": "epoch", "rss-train-epoch": "rss-epoch",
+               "rss-train-epoch-growth": "rss-epoch-growth"}
+for key in order:
+    model, metric = key
+    ours = values[key]["digitnet"]
+    theirs = values.get((model, baseline_of.get(metric, metric)), {}).get("pytorch", {})
+    rounds = [r for r in range(1, runs + 1) if ours.get(r) and theirs.get(r)]
+    if not rounds:
+        continue
+    flip = baseline_of.get(metric, metric) in lower_is_better
+    ratios = [theirs[r] / ours[r] if flip else ours[r] / theirs[r] for r in rounds]
+    if runs > 1:
+        print(f"RATIOS {model} {metric} " + " ".join(f"{x:.2f}" for x in ratios))
+    print(f"RATIO {model} {metric} {statistics.median(ratios):.2f}")
+    a = statistics.median(ours[r] for r in rounds)
+    b = statistics.median(theirs[r] for r in rounds)
+    print(f"SIDES {model} {metric} {a:.3f} {b:.3f}")
+    medians[key] = (a, b)
+
+peaks = [v for (m, metric), sides in values.items() if metric == "peak-gflops"
+         for side in sides.values() for v in side.values()]
+if peaks:
+    peak = max(peaks)
+    print(f"PEAK {peak:.1f}")
+    for (model, metric), (a, b) in medians.items():
+        flops = values.get((model, "flops-per-image"), {}).get("digitnet", {})
+        speed = metric.startswith(("train@", "infer@")) or metric in ("epoch", "train-epoch")
+        if not flops or not speed:
+            continue
+        passes = 1 if metric.startswith("infer@") else 3
+        per_image = statistics.median(flops.values()) * passes / 1e9
+        print(f"SHARE {model} {metric} {a * per_image / peak:.3f} {b * per_image / peak:.3f}")
+EOF

@@ -44,9 +44,19 @@ impl BackendJob for Cases {
             let _: MnistBatch<B> = batcher.batch(items[..64].to_vec(), device);
         });
         result(kind, "-", "batcher@64", 64.0 / median_secs(&times));
+        if args.peak {
+            let peak = crate::flops::peak_gflops::<B::InnerBackend>(args.seconds, device);
+            result(kind, "-", "peak-gflops", peak);
+        }
 
         for &preset in &args.models {
             let name = preset.name();
+            result(
+                kind,
+                name,
+                "flops-per-image",
+                crate::flops::forward_flops(preset)?,
+            );
             B::seed(device, 42);
             for &n in &args.train_batches {
                 let batch = batch_of(n);

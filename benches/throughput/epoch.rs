@@ -17,7 +17,7 @@ use digitnet::model::Preset;
 use digitnet::train::{TrainOptions, TrainingConfig, train};
 
 use crate::cases::Trainer;
-use crate::result;
+use crate::{Args, result};
 
 /// Which training code runs the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,12 +30,7 @@ pub enum EpochPath {
 
 /// Runs the epoch in a fresh process (so that its peak RSS is the epoch's alone) and passes its
 /// output lines through.
-pub fn run_child(
-    kind: BackendKind,
-    preset: Preset,
-    path: EpochPath,
-    images: Option<usize>,
-) -> Result<()> {
+pub fn run_child(kind: BackendKind, preset: Preset, path: EpochPath, args: &Args) -> Result<()> {
     let exe = std::env::current_exe().context("locating the benchmark binary")?;
     let mut cmd = Command::new(exe);
     let path_name = match path {
@@ -43,8 +38,11 @@ pub fn run_child(
         EpochPath::Train => "train",
     };
     cmd.args(["--epoch-child", kind.name(), preset.name(), path_name]);
-    if let Some(n) = images {
+    if let Some(n) = args.epoch_images {
         cmd.args(["--epoch-images", &n.to_string()]);
+    }
+    if let Some(n) = args.threads {
+        cmd.args(["--threads", &n.to_string()]);
     }
     let out = cmd.output().context("starting the epoch child process")?;
     if !out.status.success() {
@@ -76,9 +74,10 @@ impl BackendJob for EpochChild {
     type Output = Result<()>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Result<()> {
+        let loaded = rss_mib("VmRSS")?;
         match self.path {
-            EpochPath::Loop => self.run_loop::<B>(&devices[0]),
-            EpochPath::Train => self.run_train::<B>(&devices[0]),
+            EpochPath::Loop => self.run_loop::<B>(&devices[0], loaded),
+            EpochPath::Train => self.run_train::<B>(&devices[0], loaded),
         }
     }
 }
@@ -91,7 +90,7 @@ impl EpochChild {
     }
 
     /// One epoch of the benchmark's own training loop.
-    fn run_loop<B: AutodiffBackend>(self, device: &B::Device) -> Result<()> {
+    fn run_loop<B: AutodiffBackend>(self, device: &B::Device, loaded: f64) -> Result<()> {
         B::seed(device, 42);
         let train = self.mnist.train();
         let n = self.images();
@@ -108,13 +107,12 @@ impl EpochChild {
         }
         let secs = start.elapsed().as_secs_f64();
         result(self.kind, self.preset.name(), "epoch", n as f64 / secs);
-        result(self.kind, self.preset.name(), "rss-epoch", peak_rss_mib()?);
-        Ok(())
+        report_rss(self.kind, self.preset.name(), "rss-epoch", loaded)
     }
 
     /// One epoch of `digitnet_train::train` with the preset's recommended config (Adam, lr
     /// 1e-3, batch 64, as the loop), no validation split, into a fresh artifact directory.
-    fn run_train<B: AutodiffBackend>(self, device: &B::Device) -> Result<()> {
+    fn run_train<B: AutodiffBackend>(self, device: &B::Device, loaded: f64) -> Result<()> {
         let n = self.images();
         let config = TrainingConfig::for_preset(self.preset)
             .with_epochs(1)
@@ -131,19 +129,27 @@ impl EpochChild {
         )?;
         let name = self.preset.name();
         result(self.kind, name, "train-epoch", n as f64 / outcome.seconds);
-        result(self.kind, name, "rss-train-epoch", peak_rss_mib()?);
-        Ok(())
+        report_rss(self.kind, name, "rss-train-epoch", loaded)
     }
 }
 
-/// This process's peak resident set size (`VmHWM`), in MiB.
-fn peak_rss_mib() -> Result<f64> {
+/// This process's resident set size now (`VmRSS`) or at its peak (`VmHWM`), in MiB.
+fn rss_mib(field: &str) -> Result<f64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/self/status")?;
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
     Ok(kib / 1024.0)
+}
+
+/// Prints the process's peak RSS as `<figure>` and its growth over `loaded` MiB (the RSS once
+/// the data was loaded, before training) as `<figure>-growth`.
+fn report_rss(kind: BackendKind, model: &str, figure: &str, loaded: f64) -> Result<()> {
+    let peak = rss_mib("VmHWM")?;
+    result(kind, model, figure, peak);
+    result(kind, model, &format!("{figure}-growth"), peak - loaded);
+    Ok(())
 }

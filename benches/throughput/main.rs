@@ -11,9 +11,13 @@
 //! RESULT <backend> <model> latency <ms>            one image, forward pass (median)
 //! RESULT <backend> <model> epoch <img/s>           one full training epoch, data loading included
 //! RESULT <backend> <model> rss-epoch <MiB>         peak RSS of the process that ran that epoch
+//! RESULT <backend> <model> rss-epoch-growth <MiB>  that peak less the RSS once data was loaded
 //! RESULT <backend> <model> train-epoch <img/s>     the same epoch through digitnet_train::train
-//! RESULT <backend> <model> rss-train-epoch <MiB>   peak RSS of the process that ran it
+//! RESULT <backend> <model> rss-train-epoch <MiB>   peak RSS of the process that ran it (and
+//!                                                  rss-train-epoch-growth, as above)
 //! RESULT <backend> - batcher@64 <img/s>            MnistBatcher: raw items to normalised tensors
+//! RESULT <backend> - peak-gflops <GFLOP/s>         with --peak: a 2048^3 matmul on all threads
+//! RESULT <backend> <model> flops-per-image <FLOP>  one image's forward pass (flops.rs)
 //! PHASE  <backend> <model> <phase> <ms>            where a batch-64 training step's time goes
 //! ```
 //!
@@ -22,6 +26,7 @@
 
 mod cases;
 mod epoch;
+mod flops;
 mod phases;
 
 use std::time::{Duration, Instant};
@@ -63,6 +68,13 @@ pub struct Args {
     /// and print its figures.
     #[arg(long, num_args = 3, value_names = ["BACKEND", "MODEL", "PATH"], hide = true)]
     epoch_child: Vec<String>,
+    /// Also measure the backend's peak rate: a 2048^3 matrix product (`peak-gflops`).
+    #[arg(long)]
+    peak: bool,
+    /// Size of rayon's thread pool, the one every CPU backend and digitnet's kernels run on
+    /// (default: rayon's, one thread per core); `compare.sh` passes PyTorch's thread count.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -70,6 +82,12 @@ pub struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("sizing rayon's thread pool")?;
+    }
     let mnist = load_data()?;
     if let [backend, model, path] = &args.epoch_child[..] {
         let kind: BackendKind = backend.parse()?;
@@ -96,9 +114,10 @@ fn main() -> Result<()> {
         args.backends.clone()
     };
     println!(
-        "# digitnet throughput: {} train images, {} threads available, models {}",
+        "# digitnet throughput: {} train images, {} threads available, rayon pool {}, models {}",
         mnist.train().len(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        rayon::current_num_threads(),
         args.models
             .iter()
             .map(|m| m.name())
@@ -117,7 +136,7 @@ fn main() -> Result<()> {
         if args.epoch_backends.iter().any(|b| b == kind.name()) {
             for &preset in &args.models {
                 for path in [epoch::EpochPath::Loop, epoch::EpochPath::Train] {
-                    epoch::run_child(kind, preset, path, args.epoch_images)?;
+                    epoch::run_child(kind, preset, path, &args)?;
                 }
             }
         }

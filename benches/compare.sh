@@ -21,7 +21,9 @@
 #   DIGITNET_DATA_DIR=../shared/data/mnist bash benches/compare.sh [--quick] [--runs N]
 #
 # --quick: 0.5 s per figure and a 6,400-image "epoch" (a smoke run; the README's figures come
-# from a full run). --runs N: N rounds (default 1). DIGITNET_BENCH_BACKEND picks digitnet's
+# from a full run). --runs N: N rounds (default 1). --summary: measure nothing, print the
+# summary of the rounds kept under target/bench-compare/ again. The summary ends with the
+# README's tables, in Markdown. DIGITNET_BENCH_BACKEND picks digitnet's
 # backend (default flex); DIGITNET_BENCH_THREADS the thread count (default: all cores);
 # DIGITNET_BENCH_VENV the baseline's venv (default ~/.cache/digitnet-bench/venv; created and
 # filled from benches/baseline/requirements.txt when it has no torch). Outputs are kept under
@@ -37,52 +39,59 @@ models=(cnn-a cnn-b cnn-bn mlp-a)
 
 common=()
 runs=1
+summary_only=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) common=(--seconds 0.5 --epoch-images 6400); shift ;;
+    --summary) summary_only=true; shift ;;
     --runs)
       runs=${2:-}
       [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a positive number" >&2; exit 2; }
       shift 2 ;;
-    *) echo "usage: bash benches/compare.sh [--quick] [--runs N]" >&2; exit 2 ;;
+    *) echo "usage: bash benches/compare.sh [--quick] [--runs N] [--summary]" >&2; exit 2 ;;
   esac
 done
 
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-  echo "# installing the PyTorch baseline into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet -r benches/baseline/requirements.txt
-fi
-
 out=target/bench-compare
-mkdir -p "$out"
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $runs round(s)"
+if $summary_only; then
+  runs=$(find "$out" -maxdepth 1 -name 'round-*' -type d | wc -l)
+  [ "$runs" -gt 0 ] || { echo "no rounds under $out to summarise" >&2; exit 1; }
+else
+  if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    echo "# installing the PyTorch baseline into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet -r benches/baseline/requirements.txt
+  fi
 
-cargo bench --quiet --bench throughput --no-run 2>/dev/null || cargo bench --bench throughput --no-run
+  mkdir -p "$out"
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $runs round(s)"
 
-digitnet_side() {
-  cargo bench --quiet --bench throughput -- --backends "$backend" --epoch-backends "$backend" \
-    --threads "$threads" --models "$1" --peak "${common[@]}"
-}
-pytorch_side() {
-  "$venv/bin/python" benches/baseline/pytorch_bench.py --threads "$threads" --models "$1" \
-    --peak "${common[@]}"
-}
+  cargo bench --quiet --bench throughput --no-run 2>/dev/null || cargo bench --bench throughput --no-run
 
-rm -rf "$out"/round-*
-for round in $(seq 1 "$runs"); do
-  dir="$out/round-$round"
-  mkdir -p "$dir"
-  echo "# round $round of $runs ($(date -u +%H:%MZ))"
-  sides=(digitnet pytorch)
-  (( round % 2 == 0 )) && sides=(pytorch digitnet)
-  for model in "${models[@]}"; do
-    for side in "${sides[@]}"; do
-      "${side}_side" "$model" | tee -a "$dir/$side.txt"
+  digitnet_side() {
+    cargo bench --quiet --bench throughput -- --backends "$backend" --epoch-backends "$backend" \
+      --threads "$threads" --models "$1" --peak "${common[@]}"
+  }
+  pytorch_side() {
+    "$venv/bin/python" benches/baseline/pytorch_bench.py --threads "$threads" --models "$1" \
+      --peak "${common[@]}"
+  }
+
+  rm -rf "$out"/round-*
+  for round in $(seq 1 "$runs"); do
+    dir="$out/round-$round"
+    mkdir -p "$dir"
+    echo "# round $round of $runs ($(date -u +%H:%MZ))"
+    sides=(digitnet pytorch)
+    (( round % 2 == 0 )) && sides=(pytorch digitnet)
+    for model in "${models[@]}"; do
+      for side in "${sides[@]}"; do
+        "${side}_side" "$model" | tee -a "$dir/$side.txt"
+      done
     done
   done
-done
-cp "$out/round-$runs/digitnet.txt" "$out/round-$runs/pytorch.txt" "$out/"
+  cp "$out/round-$runs/digitnet.txt" "$out/round-$runs/pytorch.txt" "$out/"
+fi
 
 # Per figure: each round's ratio, their median, and each side's median.
 python3 - "$out" "$runs" "$backend" <<'EOF' | tee "$out/ratios.txt"
@@ -91,7 +100,7 @@ from pathlib import Path
 
 out, runs, backend = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lower_is_better = ("latency", "rss-epoch", "rss-epoch-growth")
-values, order, medians = {}, [], {}
+values, order, medians, ratio_lists, shares = {}, [], {}, {}, {}
 for r in range(1, runs + 1):
     for side, wanted in (("digitnet", backend), ("pytorch", "pytorch")):
         for line in (out / f"round-{r}" / f"{side}.txt").read_text().splitlines():
@@ -115,6 +124,7 @@ for key in order:
         continue
     flip = baseline_of.get(metric, metric) in lower_is_better
     ratios = [theirs[r] / ours[r] if flip else ours[r] / theirs[r] for r in rounds]
+    ratio_lists[key] = ratios
     if runs > 1:
         print(f"RATIOS {model} {metric} " + " ".join(f"{x:.2f}" for x in ratios))
     print(f"RATIO {model} {metric} {statistics.median(ratios):.2f}")
@@ -135,5 +145,37 @@ if peaks:
             continue
         passes = 1 if metric.startswith("infer@") else 3
         per_image = statistics.median(flops.values()) * passes / 1e9
+        shares[(model, metric)] = (a * per_image / peak, b * per_image / peak)
         print(f"SHARE {model} {metric} {a * per_image / peak:.3f} {b * per_image / peak:.3f}")
+# The README's tables: each cell is the median ratio, then each side's median (digitnet / PyTorch).
+columns = [("train@64", "train@64", "img/s"), ("epoch", "full epoch", "img/s"),
+           ("train-epoch", "epoch via `digitnet_train::train`", "img/s"),
+           ("infer@1000", "infer@1000", "img/s"), ("latency", "latency, 1 image", "ms"),
+           ("rss-epoch", "peak RSS of an epoch", "MiB"),
+           ("rss-epoch-growth", "its growth after loading", "MiB")]
+names = {"cnn-a": "CNN A", "cnn-b": "CNN B", "cnn-bn": "default CNN (cnn-bn)", "mlp-a": "MLP A"}
+ratio_of = {key: statistics.median(v) for key, v in ratio_lists.items()}
+models = [m for m in names if any((m, c) in medians for c, _, _ in columns)]
+if models:
+    print()
+    print("| model | " + " | ".join(title for _, title, _ in columns) + " |")
+    print("| --- |" + " --- |" * len(columns))
+    for m in models:
+        cells = []
+        for metric, _, unit in columns:
+            if (m, metric) not in medians:
+                cells.append("")
+                continue
+            a, b = medians[(m, metric)]
+            digits = 0 if unit == "img/s" or unit == "MiB" else 3
+            cells.append(f"{ratio_of[(m, metric)]:.2f}x ({a:,.{digits}f} / {b:,.{digits}f} {unit})")
+        print(f"| {names[m]} | " + " | ".join(cells) + " |")
+if peaks and models:
+    print()
+    print(f"| share of the measured peak ({peak:.0f} GFLOP/s), digitnet / PyTorch | train@64 | full epoch | infer@1000 |")
+    print("| --- | --- | --- | --- |")
+    for m in models:
+        cells = [f"{shares[(m, c)][0]:.0%} / {shares[(m, c)][1]:.0%}" if (m, c) in shares else ""
+                 for c in ("train@64", "epoch", "infer@1000")]
+        print(f"| {names[m]} | " + " | ".join(cells) + " |")
 EOF

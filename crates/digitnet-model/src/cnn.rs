@@ -24,7 +24,8 @@ pub struct ConvBlockConfig {
     /// Batch normalisation after the convolution (the convolution then has no bias).
     #[config(default = false)]
     pub batch_norm: bool,
-    /// 2x2 max-pooling after the activation.
+    /// 2x2 max-pooling after the activation (computed before it: max-pooling commutes with
+    /// ReLU, so the block gives the same values with a quarter of the ReLU's work).
     #[config(default = true)]
     pub max_pool: bool,
     /// Dropout probability at the end of the block (0 = none).

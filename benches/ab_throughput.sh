@@ -79,6 +79,9 @@ for side in "ab":
 print(f"{'backend':13} {'model':6} {'figure':12} {'median A':>11} {'median B':>11} {'B/A':>6}  rounds B/A")
 for (backend, model, figure), sides in figures.items():
     a, b = sides["a"], sides["b"]
+    if not a or not b:
+        print(f"{backend:13} {model:6} {figure:12} printed by side {'A' if a else 'B'} only")
+        continue
     rounds = [b[r] / a[r] for r in sorted(a) if r in b and a[r] > 0]
     ma, mb = statistics.median(a.values()), statistics.median(b.values())
     ratio = mb / ma if ma > 0 else float("nan")

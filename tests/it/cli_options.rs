@@ -228,6 +228,45 @@ fn early_stopping_ends_the_run_when_the_validation_loss_stops_improving() {
     assert!(accuracy > 0.78);
 }
 
+/// `--validate-on-test --target-accuracy F`: the test set is evaluated after every epoch (the
+/// summary line says `test`) and the run ends at the first epoch that reaches F, whose figure is
+/// the one the final test report prints.
+#[test]
+fn target_accuracy_on_the_test_set_ends_the_run_at_the_first_epoch_that_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("target");
+    let args = [
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "8",
+        "--validate-on-test",
+        "--target-accuracy",
+        "0.85",
+        "--progress",
+        "quiet",
+    ];
+    let out = digitnet(&args, &artifacts);
+    let stderr = text(&out.stderr);
+    let valid: Vec<f64> = metrics(&artifacts, "valid")
+        .iter()
+        .map(|r| r.accuracy)
+        .collect();
+    let (&last, before) = valid.split_last().unwrap();
+    assert!(
+        last >= 0.85 && before.iter().all(|&a| a < 0.85),
+        "{valid:?}"
+    );
+    assert!(valid.len() >= 2 && valid.len() < 8, "{valid:?}");
+    assert!(stderr.contains("  test loss "), "{stderr}");
+    assert!(
+        close(last_figure(&out, "test accuracy:"), last),
+        "{valid:?}"
+    );
+    assert_eq!(saved_config(&artifacts)["validate_on_test"], true);
+}
+
 /// `--model mlp` trains the MLP; `--resume --epochs N` then extends the finished run to N epochs
 /// without repeating the first; `eval --split` evaluates the split named; `predict --all` prints
 /// the ten probabilities.

@@ -30,6 +30,20 @@ fn options(dir: &std::path::Path) -> TrainOptions {
     options
 }
 
+/// The trained model's figures on the sample's test split.
+fn evaluate_on_test(
+    model: &DigitModel<B>,
+    data: &digitnet::data::Mnist,
+) -> digitnet::train::Evaluation {
+    evaluate(
+        model,
+        &data.test(),
+        &MnistBatcher::for_dataset(data.spec()),
+        256,
+        &Default::default(),
+    )
+}
+
 #[test]
 fn one_epoch_of_the_default_cnn_learns_the_sample() {
     let data = sample();
@@ -45,13 +59,7 @@ fn one_epoch_of_the_default_cnn_learns_the_sample() {
     )
     .unwrap();
     assert_eq!(outcome.history.len(), 2, "{:?}", outcome.history);
-    let eval = evaluate(
-        &outcome.model,
-        &data.test(),
-        &MnistBatcher::for_dataset(data.spec()),
-        256,
-        &device,
-    );
+    let eval = evaluate_on_test(&outcome.model, &data);
     println!("sample test accuracy after 1 epoch: {:.4}", eval.accuracy);
     // Measured 0.833 and 0.842 (flex, 2 cores); the bar is a few points below.
     assert!(eval.accuracy > 0.80, "test accuracy {}", eval.accuracy);
@@ -135,13 +143,7 @@ fn data_parallel_training_on_two_cpu_workers_learns() {
         .collect();
     assert_eq!(train_loss.len(), 4, "{:?}", outcome.history);
     assert!(train_loss[3] < train_loss[0], "{train_loss:?}");
-    let eval = evaluate(
-        &outcome.model,
-        &data.test(),
-        &MnistBatcher::for_dataset(data.spec()),
-        256,
-        &Default::default(),
-    );
+    let eval = evaluate_on_test(&outcome.model, &data);
     println!(
         "mlp-a, 2 CPU workers, 4 epochs: sample test accuracy {:.4}",
         eval.accuracy
@@ -149,4 +151,62 @@ fn data_parallel_training_on_two_cpu_workers_learns() {
     // Measured 0.825 (twice); the bar is a few points below.
     assert!(eval.accuracy > 0.78, "test accuracy {}", eval.accuracy);
     assert!(dir.path().join(names::SAFETENSORS).is_file());
+}
+
+/// `target_accuracy` ends a run at the first epoch that reaches it; with `validate_on_test`
+/// that epoch's validation figure is the test set's own, and every training image is used.
+#[test]
+fn a_run_stops_at_the_first_epoch_whose_test_accuracy_reaches_the_target() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let max_epochs = 8;
+    let config = TrainingConfig::for_preset(Preset::MlpA)
+        .with_epochs(max_epochs)
+        .with_validate_on_test(true)
+        .with_target_accuracy(Some(TARGET));
+    let outcome = train(
+        model::<AD>(&config),
+        &config,
+        &data,
+        &options(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
+    let valid: Vec<f64> = outcome
+        .history
+        .iter()
+        .filter(|r| r.split == digitnet::data::Split::Valid)
+        .map(|r| r.accuracy)
+        .collect();
+    println!("mlp-a, test accuracy per epoch: {valid:?}");
+    let (&last, before) = valid.split_last().unwrap();
+    assert!(last >= TARGET, "{valid:?}");
+    assert!(before.iter().all(|&a| a < TARGET), "{valid:?}");
+    assert!(valid.len() >= 2 && valid.len() < max_epochs, "{valid:?}");
+
+    let eval = evaluate_on_test(&outcome.model, &data);
+    assert!(
+        (eval.accuracy - last).abs() < 1e-9,
+        "{} vs {last}",
+        eval.accuracy
+    );
+    let saved = model_io::load_config(&ArtifactDir::new(dir.path())).unwrap();
+    assert_eq!(saved.validation_size, Some(0));
+    assert!(saved.validate_on_test);
+}
+
+/// Between MLP A's test accuracy on the sample after 2 epochs (0.840) and after 3 (0.858).
+const TARGET: f64 = 0.85;
+
+#[test]
+fn a_target_accuracy_outside_0_to_1_is_a_config_error() {
+    for target in [0.0, 1.5, 99.0, f64::NAN] {
+        let config = TrainingConfig::for_preset(Preset::MlpA).with_target_accuracy(Some(target));
+        let msg = config.validate().unwrap_err().to_string();
+        assert!(msg.contains("must be a fraction in (0, 1]"), "{msg}");
+    }
+    let both = TrainingConfig::for_preset(Preset::MlpA)
+        .with_validate_on_test(true)
+        .with_validation_size(Some(500));
+    assert!(both.validate().is_err());
 }

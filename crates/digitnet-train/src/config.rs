@@ -101,6 +101,16 @@ pub struct TrainingConfig {
     /// Stop when the validation loss has not improved for this many epochs.
     #[config(default = "None")]
     pub early_stopping_patience: Option<usize>,
+    /// Stop after the first epoch whose validation accuracy (a fraction, 0..1) reaches this.
+    #[config(default = "None")]
+    pub target_accuracy: Option<f64>,
+    /// Evaluate the test set after every epoch, in place of a hold-out, and train on every
+    /// training image, as PyTorch's MNIST example does. The epoch records' validation figures
+    /// are then the test set's; a test figure that also chose when to stop (through
+    /// [`target_accuracy`](Self::target_accuracy) or early stopping) is no longer an unbiased
+    /// estimate.
+    #[config(default = false)]
+    pub validate_on_test: bool,
 }
 
 impl TrainingConfig {
@@ -147,6 +157,20 @@ impl TrainingConfig {
         let lr = self.optimizer.learning_rate;
         if !(lr.is_finite() && lr > 0.0) {
             return bad(format!("learning rate {lr} must be a positive number"));
+        }
+        if let Some(target) = self.target_accuracy
+            && !(target > 0.0 && target <= 1.0)
+        {
+            return bad(format!(
+                "target accuracy {target} must be a fraction in (0, 1], such as 0.99"
+            ));
+        }
+        if self.validate_on_test && self.validation_size.is_some_and(|n| n > 0) {
+            return bad(
+                "validating on the test set trains on every training image: \
+                 a validation size cannot be given too"
+                    .into(),
+            );
         }
         if self.limit_train == Some(0) {
             return bad("--limit-train must be at least 1".into());

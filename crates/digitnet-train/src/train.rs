@@ -14,11 +14,11 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::metric::store::{Aggregate, Direction, Split as BurnSplit};
+use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split as BurnSplit};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{
-    ExecutionStrategy, Learner, LearningResult, MetricEarlyStoppingStrategy, MultiDeviceOptim,
-    StoppingCondition, SupervisedTraining,
+    EarlyStoppingStrategy, ExecutionStrategy, Learner, LearningResult, MetricEarlyStoppingStrategy,
+    MultiDeviceOptim, StoppingCondition, SupervisedTraining,
 };
 use digitnet_data::{Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
 
@@ -26,7 +26,7 @@ use crate::artifacts::{ArtifactDir, names};
 use crate::classifier::{Classifier, ImageClassifier, check_output_shape};
 use crate::config::{OptimizerKind, TrainingConfig};
 use crate::error::{Result, TrainError};
-use crate::history::{EpochCallback, EpochHistory, EpochRecord, read_metrics_csv};
+use crate::history::{ACCURACY, EpochCallback, EpochHistory, EpochRecord, read_metrics_csv};
 use crate::model_io;
 use crate::plots::{self, Curve};
 use crate::progress::{Console, ProgressMode, ProgressRenderer, format_duration};
@@ -119,9 +119,10 @@ where
         ));
     };
     let started = Instant::now();
-    let data = match config.validation_size {
-        Some(size) => data.clone().with_validation_size(size)?,
-        None => data.clone(),
+    let data = match (config.validate_on_test, config.validation_size) {
+        (true, _) => data.clone().with_validation_size(0)?,
+        (false, Some(size)) => data.clone().with_validation_size(size)?,
+        (false, None) => data.clone(),
     };
     let config = &TrainingConfig {
         validation_size: Some(data.validation_size()),
@@ -166,7 +167,10 @@ where
         valid_loader: DataLoaderBuilder::new(batcher)
             .batch_size(config.batch_size)
             .num_workers(config.workers)
-            .build(data.valid()),
+            .build(match config.validate_on_test {
+                true => data.test(),
+                false => data.valid(),
+            }),
         scheduler: Scheduler::new(
             config.lr_schedule.clone(),
             config.optimizer.learning_rate,
@@ -355,7 +359,15 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
         let history = EpochHistory::new(
             self.artifacts.file(names::METRICS),
             previous,
-            Some(epoch_summary(console.clone(), self.config.epochs)),
+            Some(epoch_summary(
+                console.clone(),
+                self.config.epochs,
+                if self.config.validate_on_test {
+                    "test"
+                } else {
+                    "valid"
+                },
+            )),
         )
         .stop_on_divergence(training.interrupter());
         let records = history.records();
@@ -368,8 +380,15 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             .with_application_logger(None)
             .with_training_strategy(execution_strategy::<B>(self.devices).into())
             .num_epochs(self.config.epochs);
-        if let Some(patience) = self.config.early_stopping_patience {
-            training = training.early_stopping(stop_when_valid_loss_stalls::<B>(patience));
+        let stop_rule = StopRule {
+            stalled: self
+                .config
+                .early_stopping_patience
+                .map(stop_when_valid_loss_stalls::<B>),
+            target_accuracy: self.config.target_accuracy,
+        };
+        if stop_rule.stalled.is_some() || stop_rule.target_accuracy.is_some() {
+            training = training.early_stopping(stop_rule);
         }
         if let Some(epoch) = self.resume_from {
             training = training.checkpoint(epoch);
@@ -410,6 +429,30 @@ fn stop_when_valid_loss_stalls<B: AutodiffBackend>(patience: usize) -> MetricEar
     )
 }
 
+/// When to end a run before its last epoch: the validation loss stalled, or the validation
+/// accuracy reached the target (either, when both are set).
+#[derive(Clone)]
+struct StopRule {
+    stalled: Option<MetricEarlyStoppingStrategy>,
+    target_accuracy: Option<f64>,
+}
+
+impl EarlyStoppingStrategy for StopRule {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        // Burn's accuracy is in percent; a rounding margin so that 9,900 of 10,000 reaches 0.99.
+        let reached = self.target_accuracy.is_some_and(|target| {
+            store
+                .find_metric(ACCURACY, epoch, Aggregate::Mean, &BurnSplit::Valid)
+                .is_some_and(|percent| percent >= target * 100.0 - 1e-9)
+        });
+        let stalled = self
+            .stalled
+            .as_mut()
+            .is_some_and(|s| s.should_stop(epoch, store));
+        reached || stalled
+    }
+}
+
 /// The error for a run stopped by a non-finite loss, naming the checkpoint to resume from.
 fn diverged(d: crate::history::Divergence, artifacts: &ArtifactDir) -> TrainError {
     let checkpoint = artifacts
@@ -429,8 +472,9 @@ fn diverged(d: crate::history::Divergence, artifacts: &ArtifactDir) -> TrainErro
     }
 }
 
-/// The callback that prints one summary line per epoch (train and valid loss and accuracy).
-fn epoch_summary(console: Console, epochs: usize) -> EpochCallback {
+/// The callback that prints one summary line per epoch (train and validation loss and accuracy,
+/// the latter labelled `valid_label`).
+fn epoch_summary(console: Console, epochs: usize, valid_label: &'static str) -> EpochCallback {
     let mut epoch_started = Instant::now();
     let mut train_record: Option<EpochRecord> = None;
     Box::new(move |record: &EpochRecord| {
@@ -447,7 +491,7 @@ fn epoch_summary(console: Console, epochs: usize) -> EpochCallback {
             ));
         }
         line.push_str(&format!(
-            "  valid loss {:.4} acc {:.2}%  {}",
+            "  {valid_label} loss {:.4} acc {:.2}%  {}",
             record.loss,
             record.accuracy * 100.0,
             format_duration(epoch_started.elapsed().as_secs_f64())

@@ -58,6 +58,13 @@ pub struct TrainArgs {
     /// Stop when the validation loss has not improved for N epochs.
     #[arg(long, value_name = "N")]
     pub early_stopping: Option<usize>,
+    /// Stop after the first epoch whose validation accuracy reaches this fraction (e.g. 0.99).
+    #[arg(long, value_name = "FRACTION")]
+    pub target_accuracy: Option<f64>,
+    /// Evaluate the test set after every epoch instead of a hold-out, and train on all training
+    /// images (as PyTorch's MNIST example does).
+    #[arg(long, conflicts_with = "validation_size")]
+    pub validate_on_test: bool,
     /// Data-loading threads.
     #[arg(long)]
     pub workers: Option<usize>,
@@ -197,6 +204,8 @@ impl TrainArgs {
         }
         config.limit_train = self.limit_train;
         config.early_stopping_patience = self.early_stopping;
+        config.target_accuracy = self.target_accuracy;
+        config.validate_on_test = self.validate_on_test;
         Ok(config)
     }
 }

@@ -1,5 +1,7 @@
 //! Stride-1 2D convolution by im2col + GEMM, forward and backward, parallel over the batch.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use super::gemm::{View, sgemm};
@@ -66,6 +68,33 @@ impl ConvShape {
 
 /// Target width of a grouped GEMM (see [`ConvShape::group`]).
 const GROUP_COLUMNS: usize = 400;
+
+thread_local! {
+    /// This thread's patch matrix and side-by-side output, kept from call to call. Every kernel
+    /// writes each element of them it later reads, so they are zeroed only when they grow.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` on this thread's scratch: a patch matrix of `cols` and a side-by-side output of
+/// `wide` elements, both of unspecified contents.
+fn with_scratch<R>(cols: usize, wide: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let (a, b) = &mut *scratch;
+            grow(a, cols);
+            grow(b, wide);
+            f(&mut a[..cols], &mut b[..wide])
+        }
+        // Only if `f` ever ran a kernel on this thread again before returning.
+        Err(_) => f(&mut vec![0.0; cols], &mut vec![0.0; wide]),
+    })
+}
+
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+}
 
 /// Fills columns `offset..offset + ho * wo` of `cols` (`[c * k * k, width]`) with the patches of
 /// one image `x` (`[c, h, w]`).
@@ -139,9 +168,8 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
     let g = s.group();
     y.par_chunks_mut(g * s.out_len())
         .zip(x.par_chunks(g * s.image_len().max(1)))
-        .for_each_init(
-            || (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
-            |(cols, wide), (y, x)| {
+        .for_each(|(y, x)| {
+            with_scratch(r * g * p, s.co * g * p, |cols, wide| {
                 let images = y.len() / s.out_len();
                 if images == 1 {
                     im2col(s, x, cols, p, 0);
@@ -170,8 +198,8 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
                         out.copy_from_slice(&row[i * p..][..p]);
                     }
                 }
-            },
-        );
+            })
+        });
     y
 }
 
@@ -281,9 +309,8 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
     let weight_t = transpose(weight, s.co, r);
     dx.par_chunks_mut(g * s.image_len())
         .zip(dy.par_chunks(g * s.out_len()))
-        .for_each_init(
-            || (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
-            |(cols, wide), (dx, dy)| {
+        .for_each(|(dx, dy)| {
+            with_scratch(r * g * p, s.co * g * p, |cols, wide| {
                 let width = dy.len() / s.co;
                 let dy = side_by_side(s, dy, wide);
                 sgemm(
@@ -298,8 +325,8 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
                 for (i, dx) in dx.chunks_mut(s.image_len()).enumerate() {
                     col2im_add(s, cols, width, i * p, dx);
                 }
-            },
-        );
+            })
+        });
     dx
 }
 
@@ -310,16 +337,9 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (p, r) = (s.positions(), s.patch_len());
     let g = s.group();
-    let zeros = || {
-        (
-            vec![0.0f32; s.co * r],
-            vec![0.0f32; s.co],
-            (vec![0.0f32; r * g * p], vec![0.0f32; s.co * g * p]),
-        )
-    };
+    let zeros = || (vec![0.0f32; s.co * r], vec![0.0f32; s.co]);
     if s.image_len() == 0 || s.out_len() == 0 {
-        let (dw, db, _) = zeros();
-        return (dw, db);
+        return zeros();
     }
     let groups = (x.len() / s.image_len()).div_ceil(g);
     let per_share = groups.div_ceil(rayon::current_num_threads().max(1)).max(1);
@@ -327,36 +347,35 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         .par_chunks(per_share * g * s.image_len())
         .zip(dy.par_chunks(per_share * g * s.out_len()))
         .map(|(x, dy)| {
-            let (mut dw, mut db, (mut cols, mut wide)) = zeros();
-            let groups = x.chunks(g * s.image_len()).zip(dy.chunks(g * s.out_len()));
-            for (x, dy) in groups {
-                let width = dy.len() / s.co;
-                for (i, x) in x.chunks(s.image_len()).enumerate() {
-                    im2col(s, x, &mut cols, width, i * p);
+            with_scratch(r * g * p, s.co * g * p, |cols, wide| {
+                let (mut dw, mut db) = zeros();
+                let groups = x.chunks(g * s.image_len()).zip(dy.chunks(g * s.out_len()));
+                for (x, dy) in groups {
+                    let width = dy.len() / s.co;
+                    for (i, x) in x.chunks(s.image_len()).enumerate() {
+                        im2col(s, x, cols, width, i * p);
+                    }
+                    let dy = side_by_side(s, dy, wide);
+                    // dw += dy [co, width] x cols^T [width, r]: the GEMM sums the group's images.
+                    sgemm(
+                        s.co,
+                        width,
+                        r,
+                        View::rows(dy, width),
+                        View::transposed(&cols[..r * width], width),
+                        1.0,
+                        &mut dw,
+                    );
+                    for (b, row) in db.iter_mut().zip(dy.chunks(width)) {
+                        *b += row.iter().sum::<f32>();
+                    }
                 }
-                let dy = side_by_side(s, dy, &mut wide);
-                // dw += dy [co, width] x cols^T [width, r]: the group's images summed by the GEMM.
-                sgemm(
-                    s.co,
-                    width,
-                    r,
-                    View::rows(dy, width),
-                    View::transposed(&cols[..r * width], width),
-                    1.0,
-                    &mut dw,
-                );
-                for (b, row) in db.iter_mut().zip(dy.chunks(width)) {
-                    *b += row.iter().sum::<f32>();
-                }
-            }
-            (dw, db)
+                (dw, db)
+            })
         })
         .collect();
     let mut partials = partials.into_iter();
-    let (mut dw, mut db) = partials.next().unwrap_or_else(|| {
-        let (dw, db, _) = zeros();
-        (dw, db)
-    });
+    let (mut dw, mut db) = partials.next().unwrap_or_else(zeros);
     for (dw2, db2) in partials {
         dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
@@ -433,6 +452,51 @@ mod tests {
             for (g, e) in got.iter().zip(&want) {
                 assert!((g - e).abs() < 1e-3, "{s:?}: {g} vs {e}");
             }
+        }
+    }
+
+    /// Runs `f` on a fresh one-thread pool, whose scratch first holds NaNs when `poisoned`.
+    fn on_one_thread<R: Send>(poisoned: bool, f: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            if poisoned {
+                with_scratch(1 << 16, 1 << 16, |a, b| {
+                    a.fill(f32::NAN);
+                    b.fill(f32::NAN);
+                });
+            }
+            f()
+        })
+    }
+
+    #[test]
+    fn what_an_earlier_call_left_in_the_scratch_never_reaches_a_result() {
+        let s = ConvShape {
+            n: 5,
+            c: 3,
+            h: 9,
+            w: 7,
+            co: 4,
+            k: 5,
+            pad: 2,
+        };
+        let x = values(s.n * s.image_len(), 6);
+        let wt = values(s.co * s.patch_len(), 7);
+        let dy = values(s.n * s.out_len(), 8);
+        let all = || {
+            (
+                forward(&s, &x, &wt, None),
+                input_grad(&s, &wt, &dy),
+                param_grads(&s, &x, &dy),
+            )
+        };
+        let clean = on_one_thread(false, all);
+        assert_eq!(on_one_thread(true, all), clean);
+        for (g, e) in clean.0.iter().zip(&naive(&s, &x, &wt)) {
+            assert!((g - e).abs() < 1e-4, "{g} vs {e}");
         }
     }
 

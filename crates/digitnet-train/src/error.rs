@@ -70,6 +70,16 @@ pub enum TrainError {
         /// What the module did instead.
         problem: String,
     },
+    /// A PyTorch file cannot be imported: unreadable, or another architecture, or a tensor
+    /// missing, extra or of the wrong shape.
+    #[error("{path}: cannot import: {message}")]
+    Import {
+        /// The PyTorch file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
+
     /// A training setting is out of range.
     #[error("invalid training setting: {0}")]
     InvalidSetting(String),

@@ -6,7 +6,8 @@
 //! full-precision checkpoints every epoch, resume, early stopping, a stop on a non-finite loss,
 //! a progress display of its own and the loss and accuracy curves; [`evaluate()`] computes
 //! accuracy, loss, per-class precision and recall and the confusion matrix; [`save_module`] and
-//! [`load_module`] write and read SafeTensors weights with strict name and shape checks.
+//! [`load_module`] write and read SafeTensors weights with strict name and shape checks; with the
+//! `pytorch` feature, `import_pytorch` reads the weights of a PyTorch `state_dict` file.
 
 pub mod artifacts;
 mod classifier;
@@ -14,6 +15,8 @@ mod config;
 mod error;
 mod evaluate;
 mod history;
+#[cfg(feature = "pytorch")]
+mod import;
 mod inference;
 pub mod model_io;
 mod plots;
@@ -28,6 +31,8 @@ pub use config::{LrSchedule, OptimizerConfig, OptimizerKind, TrainingConfig};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluation, Misclassified, evaluate};
 pub use history::{EpochRecord, parse_metrics_csv, read_metrics_csv};
+#[cfg(feature = "pytorch")]
+pub use import::{PytorchImport, import_pytorch, import_pytorch_artifacts};
 pub use inference::{Prediction, predict};
 pub use model_io::{load_module, save_module};
 pub use plots::plot_evaluation;

@@ -77,6 +77,17 @@ fn with_sorted_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Writes `config` as `config.json` into an artifact directory, atomically.
+pub fn save_config(config: &TrainingConfig, dir: &ArtifactDir) -> Result<()> {
+    let path = dir.file(names::CONFIG);
+    digitnet_data::atomic::write_atomic(&path, config.to_string().as_bytes()).map_err(|e| {
+        TrainError::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    })
+}
+
 /// Reads `config.json` from an artifact directory.
 pub fn load_config(dir: &ArtifactDir) -> Result<TrainingConfig> {
     let path = dir.file(names::CONFIG);

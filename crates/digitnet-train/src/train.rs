@@ -217,13 +217,7 @@ fn prepare_artifacts(
         }
         None => artifacts.clear_previous_run()?,
     }
-    let config_path = artifacts.file(names::CONFIG);
-    digitnet_data::atomic::write_atomic(&config_path, config.to_string().as_bytes()).map_err(
-        |e| TrainError::Config {
-            path: config_path.clone(),
-            message: e.to_string(),
-        },
-    )?;
+    model_io::save_config(config, artifacts)?;
     Ok(resume_from)
 }
 

@@ -31,6 +31,8 @@ pub enum Command {
     Eval(crate::eval_cmd::EvalArgs),
     /// Recognise digits in PNG/JPEG files: `<file> <digit> <probability>` per image.
     Predict(crate::predict_cmd::PredictArgs),
+    /// Import a PyTorch `state_dict` file of a preset's architecture into an artifact directory.
+    Import(crate::import_cmd::ImportArgs),
     /// List the backends compiled into this build and their devices.
     Backends,
     /// Serve a page to draw digits and watch the model read them, plus a JSON API.

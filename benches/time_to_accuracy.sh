@@ -11,7 +11,9 @@
 #   digitnet: `digitnet train --preset P --validate-on-test --target-accuracy T` (burn-train's
 #             Learner with its metrics, checkpoints and plots, then the CLI's test report);
 #   PyTorch:  the preset's twin in benches/baseline/pytorch_bench.py --time-to-accuracy T.
-# The two sides take turns model by model, and which goes first alternates from round to round.
+# Round r seeds both sides with r (initial weights and shuffling), so the median spans three
+# seeds: how many epochs a model needs to reach its target changes with the seed. The two sides
+# take turns model by model, and which goes first alternates from round to round.
 # Prints each run's `RESULT <side> <model> tta-seconds|tta-epochs|tta-test-accuracy` lines, each
 # side's medians (`SIDES`), and `RATIO <model> time-to-accuracy <PyTorch s / digitnet s>`
 # (above 1: digitnet gets there first).
@@ -46,10 +48,10 @@ trap 'rm -rf "$artifacts"' EXIT
 now() { date +%s.%N; }
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
 
-run_digitnet() { # preset target log
+run_digitnet() { # preset target log seed
     local start
     start=$(now)
-    "$digitnet" train --preset "$1" --epochs "$max_epochs" --validate-on-test \
+    "$digitnet" train --preset "$1" --epochs "$max_epochs" --seed "$4" --validate-on-test \
         --target-accuracy "$2" --data-dir "$DIGITNET_DATA_DIR" --artifacts "$artifacts" \
         --progress quiet >"$3" 2>&1
     local seconds epochs accuracy
@@ -61,11 +63,11 @@ run_digitnet() { # preset target log
     printf "RESULT digitnet %s tta-test-accuracy %s\n" "$1" "$accuracy"
 }
 
-run_pytorch() { # preset target log
+run_pytorch() { # preset target log seed
     local start
     start=$(now)
     "$venv/bin/python" benches/baseline/pytorch_bench.py --threads "$(nproc)" --models "$1" \
-        --time-to-accuracy "$2" --max-epochs "$max_epochs" >"$3" 2>&1
+        --time-to-accuracy "$2" --max-epochs "$max_epochs" --seed "$4" >"$3" 2>&1
     local seconds
     seconds=$(since "$start")
     printf "RESULT pytorch %s tta-seconds %s\n" "$1" "$seconds"
@@ -81,7 +83,7 @@ for round in $(seq 1 "$runs"); do
         target=${pair#*:}
         for side in $sides; do
             echo "# round $round: $side $preset to $target" >&2
-            "run_$side" "$preset" "$target" "$out/$side-$preset-$round.log" |
+            "run_$side" "$preset" "$target" "$out/$side-$preset-$round.log" "$round" |
                 tee -a "$out/results.txt"
         done
     done

@@ -264,7 +264,7 @@ fn target_accuracy_on_the_test_set_ends_the_run_at_the_first_epoch_that_reaches_
         close(last_figure(&out, "test accuracy:"), last),
         "{valid:?}"
     );
-    assert_eq!(saved_config(&artifacts)["validate_on_test"], true);
+    assert_eq!(saved_config(&artifacts)["validation_size"], 0);
 }
 
 /// `--model mlp` trains the MLP; `--resume --epochs N` then extends the finished run to N epochs

@@ -17,6 +17,7 @@ mod download;
 mod examples;
 mod image_inputs;
 mod kernel_threads;
+mod onnx_export;
 mod pytorch_import;
 mod serve;
 mod serve_browser;

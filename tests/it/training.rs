@@ -162,13 +162,14 @@ fn a_run_stops_at_the_first_epoch_whose_test_accuracy_reaches_the_target() {
     let max_epochs = 8;
     let config = TrainingConfig::for_preset(Preset::MlpA)
         .with_epochs(max_epochs)
-        .with_validate_on_test(true)
         .with_target_accuracy(Some(TARGET));
+    let mut on_test = options(dir.path());
+    on_test.validate_on_test = true;
     let outcome = train(
         model::<AD>(&config),
         &config,
         &data,
-        &options(dir.path()),
+        &on_test,
         &Default::default(),
     )
     .unwrap();
@@ -192,21 +193,33 @@ fn a_run_stops_at_the_first_epoch_whose_test_accuracy_reaches_the_target() {
     );
     let saved = model_io::load_config(&ArtifactDir::new(dir.path())).unwrap();
     assert_eq!(saved.validation_size, Some(0));
-    assert!(saved.validate_on_test);
 }
 
 /// Between MLP A's test accuracy on the sample after 2 epochs (0.840) and after 3 (0.858).
 const TARGET: f64 = 0.85;
 
 #[test]
-fn a_target_accuracy_outside_0_to_1_is_a_config_error() {
+fn a_bad_target_accuracy_or_a_hold_out_with_test_validation_is_an_error() {
     for target in [0.0, 1.5, 99.0, f64::NAN] {
         let config = TrainingConfig::for_preset(Preset::MlpA).with_target_accuracy(Some(target));
         let msg = config.validate().unwrap_err().to_string();
         assert!(msg.contains("must be a fraction in (0, 1]"), "{msg}");
     }
-    let both = TrainingConfig::for_preset(Preset::MlpA)
-        .with_validate_on_test(true)
-        .with_validation_size(Some(500));
-    assert!(both.validate().is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let both = TrainingConfig::for_preset(Preset::MlpA).with_validation_size(Some(500));
+    let mut on_test = options(dir.path());
+    on_test.validate_on_test = true;
+    let err = train(
+        model::<AD>(&both),
+        &both,
+        &sample(),
+        &on_test,
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a validation size cannot be given too"),
+        "{err}"
+    );
 }

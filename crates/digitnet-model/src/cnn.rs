@@ -99,6 +99,12 @@ impl<B: Backend> ConvBlock<B> {
 }
 
 impl<B: Backend> ConvBlock<B> {
+    /// The block's convolution, batch norm and max-pool (the layers an export writes out).
+    #[cfg(feature = "onnx")]
+    pub(crate) fn layers(&self) -> (&Conv2d<B>, Option<&BatchNorm<B>>, Option<&MaxPool2d>) {
+        (&self.conv, self.norm.as_ref(), self.pool.as_ref())
+    }
+
     /// The padding when the convolution is the kind [`digitnet_kernels::conv2d`] computes
     /// (stride 1, no dilation, one group, the same zero padding on every side), else `None`.
     fn square_padding(&self) -> Option<usize> {
@@ -252,6 +258,19 @@ impl CnnConfig {
             dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
             activation: Relu::new(),
         })
+    }
+}
+
+#[cfg(feature = "onnx")]
+impl<B: Backend> Cnn<B> {
+    /// The convolution blocks, in order.
+    pub(crate) fn blocks(&self) -> &[ConvBlock<B>] {
+        &self.blocks
+    }
+
+    /// The fully connected layers, in order.
+    pub(crate) fn linears(&self) -> &[Linear<B>] {
+        &self.linears
     }
 }
 

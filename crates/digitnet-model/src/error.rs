@@ -7,6 +7,10 @@ pub enum ModelError {
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
 
+    /// The model has a layer that the ONNX export cannot write; the message names it.
+    #[error("cannot export to ONNX: {0}")]
+    Export(String),
+
     /// A preset name that is not known.
     #[error("unknown preset '{name}' (known: {known})")]
     UnknownPreset {

@@ -21,6 +21,8 @@ mod dense;
 pub mod error;
 pub mod mlp;
 pub mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod preset;
 
 pub use cnn::{Cnn, CnnConfig, ConvBlock, ConvBlockConfig};

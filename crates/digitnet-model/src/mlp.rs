@@ -54,6 +54,14 @@ impl MlpConfig {
     }
 }
 
+#[cfg(feature = "onnx")]
+impl<B: Backend> Mlp<B> {
+    /// The fully connected layers, in order.
+    pub(crate) fn linears(&self) -> &[Linear<B>] {
+        &self.linears
+    }
+}
+
 impl<B: Backend> Mlp<B> {
     /// Maps images `[N, C, H, W]` (with `C * H * W` = `input_size`) to logits `[N, num_classes]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {

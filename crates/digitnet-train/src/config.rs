@@ -104,13 +104,6 @@ pub struct TrainingConfig {
     /// Stop after the first epoch whose validation accuracy (a fraction, 0..1) reaches this.
     #[config(default = "None")]
     pub target_accuracy: Option<f64>,
-    /// Evaluate the test set after every epoch, in place of a hold-out, and train on every
-    /// training image, as PyTorch's MNIST example does. The epoch records' validation figures
-    /// are then the test set's; a test figure that also chose when to stop (through
-    /// [`target_accuracy`](Self::target_accuracy) or early stopping) is no longer an unbiased
-    /// estimate.
-    #[config(default = false)]
-    pub validate_on_test: bool,
 }
 
 impl TrainingConfig {
@@ -164,13 +157,6 @@ impl TrainingConfig {
             return bad(format!(
                 "target accuracy {target} must be a fraction in (0, 1], such as 0.99"
             ));
-        }
-        if self.validate_on_test && self.validation_size.is_some_and(|n| n > 0) {
-            return bad(
-                "validating on the test set trains on every training image: \
-                 a validation size cannot be given too"
-                    .into(),
-            );
         }
         if self.limit_train == Some(0) {
             return bad("--limit-train must be at least 1".into());

@@ -45,6 +45,11 @@ pub struct TrainOptions {
     pub progress: ProgressMode,
     /// At most one plain progress line per this interval (when not a terminal).
     pub line_interval: Duration,
+    /// Evaluate the test set after every epoch, in place of a hold-out, and train on every
+    /// training image, as PyTorch's MNIST example does. The epoch records' validation figures
+    /// are then the test set's; a test figure that also chose when to stop (through
+    /// [`TrainingConfig::target_accuracy`] or early stopping) is no longer an unbiased estimate.
+    pub validate_on_test: bool,
 }
 
 impl TrainOptions {
@@ -55,6 +60,7 @@ impl TrainOptions {
             resume: false,
             progress: ProgressMode::Auto,
             line_interval: Duration::from_secs(10),
+            validate_on_test: false,
         }
     }
 }
@@ -119,7 +125,14 @@ where
         ));
     };
     let started = Instant::now();
-    let data = match (config.validate_on_test, config.validation_size) {
+    if options.validate_on_test && config.validation_size.is_some_and(|n| n > 0) {
+        return Err(TrainError::InvalidSetting(
+            "validating on the test set trains on every training image: \
+             a validation size cannot be given too"
+                .into(),
+        ));
+    }
+    let data = match (options.validate_on_test, config.validation_size) {
         (true, _) => data.clone().with_validation_size(0)?,
         (false, Some(size)) => data.clone().with_validation_size(size)?,
         (false, None) => data.clone(),
@@ -167,7 +180,7 @@ where
         valid_loader: DataLoaderBuilder::new(batcher)
             .batch_size(config.batch_size)
             .num_workers(config.workers)
-            .build(match config.validate_on_test {
+            .build(match options.validate_on_test {
                 true => data.test(),
                 false => data.valid(),
             }),
@@ -356,7 +369,7 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             Some(epoch_summary(
                 console.clone(),
                 self.config.epochs,
-                if self.config.validate_on_test {
+                if self.options.validate_on_test {
                     "test"
                 } else {
                     "valid"

@@ -33,6 +33,8 @@ pub enum Command {
     Predict(crate::predict_cmd::PredictArgs),
     /// Import a PyTorch `state_dict` file of a preset's architecture into an artifact directory.
     Import(crate::import_cmd::ImportArgs),
+    /// Write a trained model as an ONNX file (opset 17) for other runtimes.
+    Export(crate::export_cmd::ExportArgs),
     /// List the backends compiled into this build and their devices.
     Backends,
     /// Serve a page to draw digits and watch the model read them, plus a JSON API.

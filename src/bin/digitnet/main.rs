@@ -7,6 +7,7 @@ mod cli;
 mod data_args;
 mod download;
 mod eval_cmd;
+mod export_cmd;
 mod import_cmd;
 mod info;
 mod model_source;
@@ -29,6 +30,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Eval(args) => eval_cmd::run(&args),
         cli::Command::Predict(args) => predict_cmd::run(&args),
         cli::Command::Import(args) => import_cmd::run(&args),
+        cli::Command::Export(args) => export_cmd::run(&args),
         cli::Command::Backends => backends_cmd::run(),
         #[cfg(feature = "serve")]
         cli::Command::Serve(args) => serve::run(args),

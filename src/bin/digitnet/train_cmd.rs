@@ -205,7 +205,6 @@ impl TrainArgs {
         config.limit_train = self.limit_train;
         config.early_stopping_patience = self.early_stopping;
         config.target_accuracy = self.target_accuracy;
-        config.validate_on_test = self.validate_on_test;
         Ok(config)
     }
 }
@@ -222,6 +221,7 @@ impl BackendJob for TrainJob<'_> {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let mut options = TrainOptions::new(&self.args.artifacts);
         options.resume = self.args.resume;
+        options.validate_on_test = self.args.validate_on_test;
         options.progress = match self.args.progress {
             ProgressArg::Auto => ProgressMode::Auto,
             ProgressArg::Bar => ProgressMode::Bar,

@@ -152,6 +152,10 @@ pub enum DataError {
     #[error("no cache directory is known on this system; pass --data-dir or set DIGITNET_DATA_DIR")]
     NoCacheDir,
 
+    /// An augmentation bound is out of range (e.g. a negative scale, a rotation over 180).
+    #[error("augmentation: {0}")]
+    InvalidAugment(String),
+
     /// A split or range request does not fit the data (e.g. a validation split larger than train).
     #[error("{0}")]
     InvalidSplit(String),

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod atomic;
+mod augment;
 mod batcher;
 mod download;
 mod error;
@@ -24,6 +25,7 @@ pub mod preprocess;
 mod source;
 mod spec;
 
+pub use augment::{AugmentConfig, AugmentedDataset, Augmenter};
 pub use batcher::{MnistBatch, MnistBatcher};
 pub use download::FileRole;
 pub use error::{DataError, Result};

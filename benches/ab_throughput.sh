@@ -5,25 +5,36 @@
 #
 #   bash benches/ab_throughput.sh [--runs N] BIN_A BIN_B [-- BENCH_ARGS...]
 #   bash benches/ab_throughput.sh [--runs N] --backends A,B BIN [-- BENCH_ARGS...]
+#   bash benches/ab_throughput.sh [--runs N] --b-args "ARGS" BIN [-- BENCH_ARGS...]
 #
 # BIN_A and BIN_B are throughput executables (`cargo bench --bench throughput --no-run` prints
 # the path; copy it aside before rebuilding). With `--backends A,B`, one executable runs side A
 # with `--backends A` and side B with `--backends B` (e.g. `flex,ndarray`: ndarray's speed as a
-# share of flex's). BENCH_ARGS go to both (default: CNN A, CNN B and MLP A on every compiled
+# share of flex's). With `--b-args "ARGS"`, one executable runs both sides and side B adds ARGS
+# (e.g. `--augment`: what augmentation costs an epoch). BENCH_ARGS go to both (default: CNN A, CNN B and MLP A on every compiled
 # CPU backend, train@64, infer@1 and @1000, 1.5 s per figure).
 set -euo pipefail
 
-usage="usage: $0 [--runs N] BIN_A BIN_B | --backends A,B BIN [-- BENCH_ARGS...]"
+usage="usage: $0 [--runs N] BIN_A BIN_B | --backends A,B BIN | --b-args ARGS BIN [-- BENCH_ARGS...]"
 runs=3
 backends=""
-while [[ "${1:-}" == --runs || "${1:-}" == --backends ]]; do
+b_args=""
+while [[ "${1:-}" == --runs || "${1:-}" == --backends || "${1:-}" == --b-args ]]; do
     case "$1" in
         --runs) runs="${2:?$usage}" ;;
         --backends) backends="${2:?$usage}" ;;
+        --b-args) b_args="${2:?$usage}" ;;
     esac
     shift 2
 done
-if [[ -n "$backends" ]]; then
+if [[ -n "$b_args" ]]; then
+    [[ $# -ge 1 && -z "$backends" ]] || { echo "$usage" >&2; exit 2; }
+    bin_a="$1"
+    bin_b="$1"
+    args_a=()
+    read -r -a args_b <<<"$b_args"
+    shift 1
+elif [[ -n "$backends" ]]; then
     [[ "$backends" =~ ^[a-z]+,[a-z]+$ ]] || { echo "$usage" >&2; exit 2; }
     [[ $# -ge 1 ]] || { echo "$usage" >&2; exit 2; }
     bin_a="$1"

@@ -12,12 +12,16 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind};
-use digitnet::data::{Mnist, MnistBatcher};
+use digitnet::data::{AugmentConfig, AugmentedDataset, Augmenter, Mnist, MnistBatcher};
 use digitnet::model::Preset;
 use digitnet::train::{TrainOptions, TrainingConfig, train};
 
 use crate::cases::Trainer;
 use crate::{Args, result};
+
+/// The hold-out of the train path: one batch, so that its validation pass costs next to
+/// nothing.
+const VALIDATION_IMAGES: usize = 64;
 
 /// Which training code runs the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +48,9 @@ pub fn run_child(kind: BackendKind, preset: Preset, path: EpochPath, args: &Args
     if let Some(n) = args.threads {
         cmd.args(["--threads", &n.to_string()]);
     }
+    if args.augment {
+        cmd.arg("--augment");
+    }
     let out = cmd.output().context("starting the epoch child process")?;
     if !out.status.success() {
         bail!(
@@ -68,6 +75,8 @@ pub struct EpochChild {
     pub path: EpochPath,
     /// Train on the first this many images (default: all).
     pub images: Option<usize>,
+    /// Distort every training image with the default augmentation first.
+    pub augment: bool,
 }
 
 impl BackendJob for EpochChild {
@@ -83,9 +92,9 @@ impl BackendJob for EpochChild {
 }
 
 impl EpochChild {
-    /// The training images this epoch takes.
+    /// The training images this epoch takes (the train path holds one batch of them out).
     fn images(&self) -> usize {
-        let available = self.mnist.train().len();
+        let available = self.mnist.train().len().saturating_sub(VALIDATION_IMAGES);
         self.images.unwrap_or(available).min(available)
     }
 
@@ -95,11 +104,17 @@ impl EpochChild {
         let train = self.mnist.train();
         let n = self.images();
         let data = burn::data::dataset::transform::PartialDataset::new(train, 0, n);
-        let loader =
+        let builder =
             DataLoaderBuilder::<B, _, _>::new(MnistBatcher::for_dataset(self.mnist.spec()))
                 .batch_size(64)
-                .shuffle(42)
-                .build(data);
+                .shuffle(42);
+        let loader = match self.augment {
+            true => {
+                let augmenter = Augmenter::new(AugmentConfig::new(), 42)?;
+                builder.build(AugmentedDataset::new(data, augmenter, 0))
+            }
+            false => builder.build(data),
+        };
         let mut trainer = Trainer::<B>::new(self.preset, device)?;
         let start = Instant::now();
         for batch in loader.iter() {
@@ -111,13 +126,15 @@ impl EpochChild {
     }
 
     /// One epoch of `digitnet_train::train` with the preset's recommended config (Adam, lr
-    /// 1e-3, batch 64, as the loop), no validation split, into a fresh artifact directory.
+    /// 1e-3, batch 64, as the loop), validating on one batch (the Learner always validates),
+    /// into a fresh artifact directory.
     fn run_train<B: AutodiffBackend>(self, device: &B::Device, loaded: f64) -> Result<()> {
         let n = self.images();
         let config = TrainingConfig::for_preset(self.preset)
             .with_epochs(1)
-            .with_validation_size(Some(0))
-            .with_limit_train(Some(n));
+            .with_validation_size(Some(VALIDATION_IMAGES))
+            .with_limit_train(Some(n))
+            .with_augment(self.augment.then(AugmentConfig::new));
         let dir = tempfile::tempdir().context("creating a temporary artifact directory")?;
         let model = config.digit_model()?.init::<B>(device)?;
         let outcome = train::<B, _>(

@@ -64,6 +64,10 @@ pub struct Args {
     /// Images in that epoch (default: the whole training split).
     #[arg(long)]
     epoch_images: Option<usize>,
+    /// Distort the epoch's training images with the default augmentation (`digitnet train
+    /// --augment`), to measure what it costs.
+    #[arg(long)]
+    augment: bool,
     /// Internal: train one epoch of MODEL on BACKEND with PATH (loop or train) in this process
     /// and print its figures.
     #[arg(long, num_args = 3, value_names = ["BACKEND", "MODEL", "PATH"], hide = true)]
@@ -102,6 +106,7 @@ fn main() -> Result<()> {
                 preset,
                 path,
                 images: args.epoch_images,
+                augment: args.augment,
             },
         )?;
     }

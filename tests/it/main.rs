@@ -7,6 +7,7 @@
 
 mod common;
 
+mod augmentation;
 mod backend_parity;
 mod bad_models;
 mod cli;

@@ -199,7 +199,7 @@ fn a_run_stops_at_the_first_epoch_whose_test_accuracy_reaches_the_target() {
 const TARGET: f64 = 0.85;
 
 #[test]
-fn a_bad_target_accuracy_or_a_hold_out_with_test_validation_is_an_error() {
+fn a_bad_target_accuracy_or_a_hold_out_with_test_validation_or_none_at_all_is_an_error() {
     for target in [0.0, 1.5, 99.0, f64::NAN] {
         let config = TrainingConfig::for_preset(Preset::MlpA).with_target_accuracy(Some(target));
         let msg = config.validate().unwrap_err().to_string();
@@ -222,4 +222,21 @@ fn a_bad_target_accuracy_or_a_hold_out_with_test_validation_is_an_error() {
             .contains("a validation size cannot be given too"),
         "{err}"
     );
+    // No hold-out and no test validation: nothing to validate on (the case of a run started
+    // with validate_on_test, saved with validation size 0, resumed without it).
+    let none = TrainingConfig::for_preset(Preset::MlpA).with_validation_size(Some(0));
+    let err = train(
+        model::<AD>(&none),
+        &none,
+        &sample(),
+        &options(dir.path()),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a validation size of 0 leaves no images to validate on"),
+        "{err}"
+    );
+    assert!(!dir.path().join("config.json").exists());
 }

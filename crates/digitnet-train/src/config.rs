@@ -2,7 +2,7 @@
 //! Saved as `config.json` in the artifact directory.
 
 use burn::config::Config;
-use digitnet_data::DatasetKind;
+use digitnet_data::{AugmentConfig, DatasetKind};
 use digitnet_model::{ModelConfig, Preset};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,10 @@ pub struct TrainingConfig {
     /// Stop after the first epoch whose validation accuracy (a fraction, 0..1) reaches this.
     #[config(default = "None")]
     pub target_accuracy: Option<f64>,
+    /// Random distortions of the training images, drawn anew every epoch (validation and test
+    /// images are never distorted); `None` trains on the images as they are.
+    #[config(default = "None")]
+    pub augment: Option<AugmentConfig>,
 }
 
 impl TrainingConfig {
@@ -157,6 +161,9 @@ impl TrainingConfig {
             return bad(format!(
                 "target accuracy {target} must be a fraction in (0, 1], such as 0.99"
             ));
+        }
+        if let Some(augment) = &self.augment {
+            augment.validate()?;
         }
         if self.limit_train == Some(0) {
             return bad("--limit-train must be at least 1".into());

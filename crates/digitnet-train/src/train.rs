@@ -20,7 +20,9 @@ use burn::train::{
     EarlyStoppingStrategy, ExecutionStrategy, Learner, LearningResult, MetricEarlyStoppingStrategy,
     MultiDeviceOptim, StoppingCondition, SupervisedTraining,
 };
-use digitnet_data::{Mnist, MnistBatch, MnistBatcher, MnistItem, Split};
+use digitnet_data::{
+    AugmentedDataset, Augmenter, Mnist, MnistBatch, MnistBatcher, MnistItem, Split,
+};
 
 use crate::artifacts::{ArtifactDir, names};
 use crate::classifier::{Classifier, ImageClassifier, check_output_shape};
@@ -137,6 +139,14 @@ where
         (false, Some(size)) => data.clone().with_validation_size(size)?,
         (false, None) => data.clone(),
     };
+    if !options.validate_on_test && data.validation_size() == 0 {
+        return Err(TrainError::InvalidSetting(
+            "a validation size of 0 leaves no images to validate on: hold some training \
+             images out, or validate on the test set (--validate-on-test, \
+             TrainOptions::validate_on_test; a run started with it resumes with it)"
+                .into(),
+        ));
+    }
     let config = &TrainingConfig {
         validation_size: Some(data.validation_size()),
         ..config.clone()
@@ -172,11 +182,7 @@ where
         artifacts: &artifacts,
         options,
         resume_from,
-        train_loader: DataLoaderBuilder::new(batcher.clone())
-            .batch_size(config.batch_size)
-            .shuffle(config.seed)
-            .num_workers(config.workers)
-            .build(train_items),
+        train_loader: training_loader(batcher.clone(), train_items, config, resume_from)?,
         valid_loader: DataLoaderBuilder::new(batcher)
             .batch_size(config.batch_size)
             .num_workers(config.workers)
@@ -244,6 +250,28 @@ fn training_items(
         .limit_train
         .map_or(split.len(), |n| n.min(split.len()));
     PartialDataset::new(split, 0, len)
+}
+
+/// The shuffled training batches, each image distorted first when the config asks for it.
+/// A resumed run's distortions carry on from its last epoch, as if it had not stopped.
+fn training_loader<B: AutodiffBackend>(
+    batcher: MnistBatcher,
+    items: PartialDataset<digitnet_data::MnistSplit, MnistItem>,
+    config: &TrainingConfig,
+    resume_from: Option<usize>,
+) -> Result<Arc<dyn DataLoader<B, MnistBatch<B>>>> {
+    let builder = DataLoaderBuilder::new(batcher)
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(config.workers);
+    Ok(match &config.augment {
+        None => builder.build(items),
+        Some(augment) => {
+            let augmenter = Augmenter::new(augment.clone(), config.seed)?;
+            let first_epoch = u32::try_from(resume_from.unwrap_or(0)).unwrap_or(u32::MAX);
+            builder.build(AugmentedDataset::new(items, augmenter, first_epoch))
+        }
+    })
 }
 
 /// Runs `model` in inference mode on the first training batch and checks its output shape.

@@ -71,6 +71,15 @@ pub struct ShowArgs {
     /// Enlargement factor of each 28x28 image.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub scale: u32,
+    /// Draw the samples as `digitnet train --augment SPEC` distorts them in its first epoch
+    /// (same SPEC syntax; `--augment` alone for the defaults).
+    #[arg(long, value_name = "SPEC", num_args = 0..=1,
+          default_missing_value = crate::augment_arg::DEFAULTS,
+          value_parser = crate::augment_arg::parse)]
+    pub augment: Option<digitnet::data::AugmentConfig>,
+    /// The training seed whose distortions `--augment` draws.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// The PNG file to write.
     #[arg(long)]
     pub out: PathBuf,

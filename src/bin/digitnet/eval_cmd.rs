@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use digitnet::backend::{BackendJob, run_on};
-use digitnet::data::{Mnist, Split};
+use digitnet::data::{Mnist, MnistBatcher, Split};
 
 use crate::backend_arg::BackendArg;
 use crate::data_args::DataArgs;
+use crate::logits_csv;
 use crate::model_source::ModelSource;
 use crate::report;
 
@@ -22,6 +23,9 @@ pub struct EvalArgs {
     /// Which split to evaluate.
     #[arg(long, default_value = "test", value_parser = parse_split)]
     pub split: Split,
+    /// Also write every image's logits to this CSV file (`index,label,logit_0,...,logit_9`).
+    #[arg(long, value_name = "FILE")]
+    pub logits: Option<PathBuf>,
     /// Where the data comes from.
     #[command(flatten)]
     pub data: DataArgs,
@@ -46,6 +50,16 @@ impl BackendJob for EvalJob<'_> {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let device = &devices[0];
         let (_, model) = self.source.load::<B::InnerBackend>(device)?;
+        if let Some(path) = &self.args.logits {
+            let rows = logits_csv::write_logits::<B::InnerBackend>(
+                &model,
+                &self.data.split(self.args.split),
+                &MnistBatcher::for_dataset(self.data.spec()),
+                path,
+                device,
+            )?;
+            eprintln!("logits of {rows} images written to {}", path.display());
+        }
         report::evaluate_and_report::<B::InnerBackend>(
             &model,
             &self.data,

@@ -1,6 +1,7 @@
 //! `digitnet`: the command-line front end: data (info, show, download), training, evaluation
 //! and prediction.
 
+mod augment_arg;
 mod backend_arg;
 mod backends_cmd;
 mod cli;
@@ -10,6 +11,7 @@ mod eval_cmd;
 mod export_cmd;
 mod import_cmd;
 mod info;
+mod logits_csv;
 mod model_source;
 mod predict_cmd;
 mod report;

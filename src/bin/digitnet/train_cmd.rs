@@ -7,7 +7,7 @@ use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use digitnet::backend::{BackendJob, run_on_devices};
-use digitnet::data::{Mnist, Split};
+use digitnet::data::{AugmentConfig, Mnist, Split};
 use digitnet::model::{ModelKind, Preset};
 use digitnet::train::artifacts::names;
 use digitnet::train::{
@@ -15,6 +15,7 @@ use digitnet::train::{
     train_data_parallel,
 };
 
+use crate::augment_arg;
 use crate::backend_arg::BackendArg;
 use crate::data_args::DataArgs;
 use crate::report;
@@ -49,7 +50,8 @@ pub struct TrainArgs {
     /// Seed for initialisation and shuffling.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Training images held out for validation (0 allowed).
+    /// Training images held out for validation (default 5,000; to hold none out, validate on
+    /// the test set with --validate-on-test).
     #[arg(long)]
     pub validation_size: Option<usize>,
     /// Train on the first N training images only.
@@ -65,6 +67,9 @@ pub struct TrainArgs {
     /// images (as PyTorch's MNIST example does).
     #[arg(long, conflicts_with = "validation_size")]
     pub validate_on_test: bool,
+    #[arg(long, value_name = "SPEC", num_args = 0..=1, help = augment_arg::HELP,
+          default_missing_value = augment_arg::DEFAULTS, value_parser = augment_arg::parse)]
+    pub augment: Option<AugmentConfig>,
     /// Data-loading threads.
     #[arg(long)]
     pub workers: Option<usize>,
@@ -205,6 +210,7 @@ impl TrainArgs {
         config.limit_train = self.limit_train;
         config.early_stopping_patience = self.early_stopping;
         config.target_accuracy = self.target_accuracy;
+        config.augment = self.augment.clone();
         Ok(config)
     }
 }

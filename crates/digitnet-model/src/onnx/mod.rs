@@ -333,3 +333,35 @@ fn value_info(name: &str, dims: &[Dimension]) -> ValueInfoProto {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn_ndarray::NdArray;
+
+    use super::*;
+    use crate::MlpConfig;
+
+    #[test]
+    fn same_padding_is_an_export_error_naming_the_layer() {
+        let error = pads(&PaddingConfig2d::Same, "blocks.1.conv").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot export to ONNX: blocks.1.conv: \"same\" padding is not exported; use explicit padding"
+        );
+        assert_eq!(
+            pads(&PaddingConfig2d::Explicit(1, 2, 3, 4), "c").unwrap(),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn an_mlp_without_square_images_is_an_export_error() {
+        let config = ModelConfig::Mlp(MlpConfig::new(vec![8]).with_input_size(50));
+        let model = config.init::<NdArray>(&Default::default()).unwrap();
+        let error = model.to_onnx(&config).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot export to ONNX: an MLP with 50 inputs does not read square images"
+        );
+    }
+}

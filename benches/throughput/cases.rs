@@ -10,7 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind};
-use digitnet::data::{Mnist, MnistBatch, MnistBatcher, MnistItem};
+use digitnet::data::{AugmentConfig, Augmenter, Mnist, MnistBatch, MnistBatcher, MnistItem};
 use digitnet::model::{DigitModel, Preset};
 
 use crate::{Args, median_secs, result, time_repeated};
@@ -44,6 +44,15 @@ impl BackendJob for Cases {
             let _: MnistBatch<B> = batcher.batch(items[..64].to_vec(), device);
         });
         result(kind, "-", "batcher@64", 64.0 / median_secs(&times));
+        let augmenter = Augmenter::new(AugmentConfig::new(), 42)?;
+        let mut draw = 0;
+        let times = time_repeated(args.seconds, || {
+            for (i, item) in items[..64].iter().enumerate() {
+                std::hint::black_box(augmenter.augment(&item.image, i, draw));
+            }
+            draw += 1;
+        });
+        result(kind, "-", "augment@64", 64.0 / median_secs(&times));
         if args.peak {
             let peak = crate::flops::peak_gflops::<B::InnerBackend>(args.seconds, device);
             result(kind, "-", "peak-gflops", peak);

@@ -16,6 +16,7 @@
 //! RESULT <backend> <model> rss-train-epoch <MiB>   peak RSS of the process that ran it (and
 //!                                                  rss-train-epoch-growth, as above)
 //! RESULT <backend> - batcher@64 <img/s>            MnistBatcher: raw items to normalised tensors
+//! RESULT <backend> - augment@64 <img/s>            Augmenter: the default distortions, per image
 //! RESULT <backend> - peak-gflops <GFLOP/s>         with --peak: a 2048^3 matmul on all threads
 //! RESULT <backend> <model> flops-per-image <FLOP>  one image's forward pass (flops.rs)
 //! PHASE  <backend> <model> <phase> <ms>            where a batch-64 training step's time goes

@@ -12,8 +12,9 @@
 # Without a CUDA driver, cuda is skipped with a line saying so. Everything goes to one log,
 # $OUT/gpu.log when $OUT is set (the device machine's return folder), else STAGE/gpu.log.
 #
-# --quick: the same steps with less work (mlp-a, train@64, infer@1000, half a second a figure),
-# for checking the script on a CPU machine with wgpu on lavapipe.
+# --quick: the same steps with less work (mlp-a, train@64, infer@1000, half a second a figure)
+# and a longer limit for the parity tests (lavapipe autotunes from cold for minutes), for
+# checking the script on a CPU machine with wgpu on lavapipe.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 quick=false
@@ -97,7 +98,9 @@ if [ ! -e "$BIN_EXE_DIGITNET" ]; then
 fi
 
 step "parity: $backends against flex and ndarray"
-run 150 "backend parity" "$bin/it" backend_parity:: --test-threads 1 --nocapture
+parity_limit=150
+$quick && parity_limit=600
+run "$parity_limit" "backend parity" "$bin/it" backend_parity:: --test-threads 1 --nocapture
 
 export DIGITNET_DATA_DIR=$stage/mnist
 if $quick; then

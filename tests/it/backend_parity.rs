@@ -78,7 +78,7 @@ fn on_every_backend<J: BackendJob + Clone>(job: J) -> Vec<(BackendKind, J::Outpu
             Err(e) if !kind.is_cpu() => {
                 common::missing_tool(
                     &format!("{kind} cannot run here: {e}"),
-                    common::VULKAN_INSTALL,
+                    common::gpu_install(kind),
                 );
                 None
             }

@@ -151,6 +151,17 @@ pub fn missing_tool(problem: &str, install: &str) {
 pub const VULKAN_INSTALL: &str =
     "install a Vulkan driver to run it (Debian: mesa-vulkan-drivers, a software one)";
 
+/// What makes the cuda backend runnable.
+pub const CUDA_INSTALL: &str = "run it on a machine with an NVIDIA GPU and its driver (libcuda.so)";
+
+/// What makes the GPU backend `kind` runnable on this machine.
+pub fn gpu_install(kind: digitnet::backend::BackendKind) -> &'static str {
+    match kind.name() {
+        "cuda" => CUDA_INSTALL,
+        _ => VULKAN_INSTALL,
+    }
+}
+
 /// True under CI (`CI=true`, which `.ci/run` sets).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -21,7 +21,8 @@
 #   DIGITNET_DATA_DIR=../shared/data/mnist bash benches/compare.sh [--quick] [--runs N]
 #
 # --quick: 0.5 s per figure and a 6,400-image "epoch" (a smoke run; the README's figures come
-# from a full run). --runs N: N rounds (default 1). --summary: measure nothing, print the
+# from a full run). --runs N: N rounds (default 1). --models A,B: only these presets (default
+# cnn-a,cnn-b,cnn-bn,mlp-a). --summary: measure nothing, print the
 # summary of the rounds kept under target/bench-compare/ again. The summary ends with the
 # README's tables, in Markdown. DIGITNET_BENCH_BACKEND picks digitnet's
 # backend (default flex); DIGITNET_BENCH_THREADS the thread count (default: all cores);
@@ -44,11 +45,15 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) common=(--seconds 0.5 --epoch-images 6400); shift ;;
     --summary) summary_only=true; shift ;;
+    --models)
+      [[ "${2:-}" =~ ^[a-z0-9,-]+$ ]] || { echo "--models needs a list such as cnn-a,mlp-a" >&2; exit 2; }
+      IFS=, read -r -a models <<<"$2"
+      shift 2 ;;
     --runs)
       runs=${2:-}
       [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a positive number" >&2; exit 2; }
       shift 2 ;;
-    *) echo "usage: bash benches/compare.sh [--quick] [--runs N] [--summary]" >&2; exit 2 ;;
+    *) echo "usage: bash benches/compare.sh [--quick] [--runs N] [--models A,B] [--summary]" >&2; exit 2 ;;
   esac
 done
 

@@ -1,5 +1,5 @@
 //! One full training epoch in a child process: its speed with data loading included (Burn's
-//! `DataLoader`, batch 64, shuffled) and the peak resident memory of the whole process. Two
+//! `DataLoader`, batch 64, shuffled, one loader thread unless `--loader-workers` says otherwise) and the peak resident memory of the whole process. Two
 //! ways: the hand-written loop of `cases.rs` (`epoch`, `rss-epoch`), and the product path, one
 //! epoch of `digitnet_train::train` with its Learner, metrics, checkpoint, saved model, plots
 //! and progress lines, timed as the whole call (`train-epoch`, `rss-train-epoch`).
@@ -51,6 +51,7 @@ pub fn run_child(kind: BackendKind, preset: Preset, path: EpochPath, args: &Args
     if args.augment {
         cmd.arg("--augment");
     }
+    cmd.args(["--loader-workers", &args.loader_workers.to_string()]);
     let out = cmd.output().context("starting the epoch child process")?;
     if !out.status.success() {
         bail!(
@@ -77,6 +78,8 @@ pub struct EpochChild {
     pub images: Option<usize>,
     /// Distort every training image with the default augmentation first.
     pub augment: bool,
+    /// The loop's data-loading worker threads (0: the training thread loads).
+    pub workers: usize,
 }
 
 impl BackendJob for EpochChild {
@@ -107,7 +110,8 @@ impl EpochChild {
         let builder =
             DataLoaderBuilder::<B, _, _>::new(MnistBatcher::for_dataset(self.mnist.spec()))
                 .batch_size(64)
-                .shuffle(42);
+                .shuffle(42)
+                .num_workers(self.workers);
         let loader = match self.augment {
             true => {
                 let augmenter = Augmenter::new(AugmentConfig::new(), 42)?;

@@ -69,6 +69,11 @@ pub struct Args {
     /// --augment`), to measure what it costs.
     #[arg(long)]
     augment: bool,
+    /// Worker threads that load (and distort) the batches of the loop's epoch, as
+    /// `TrainingConfig::workers` does for `digitnet_train::train` (default 1, as there); 0 loads
+    /// them in the training thread.
+    #[arg(long, default_value_t = 1)]
+    loader_workers: usize,
     /// Internal: train one epoch of MODEL on BACKEND with PATH (loop or train) in this process
     /// and print its figures.
     #[arg(long, num_args = 3, value_names = ["BACKEND", "MODEL", "PATH"], hide = true)]
@@ -108,6 +113,7 @@ fn main() -> Result<()> {
                 path,
                 images: args.epoch_images,
                 augment: args.augment,
+                workers: args.loader_workers,
             },
         )?;
     }

@@ -140,23 +140,23 @@ impl Augmenter {
         let mut rng = SmallRng::seed_from_u64(mix(self.seed, index as u64, u64::from(draw)));
         let inverse = self.draw_affine(&mut rng);
         let field = (!self.kernel.is_empty()).then(|| self.draw_elastic(&mut rng));
+        let padded = padded(image);
         let mut out = [0u8; IMAGE_PIXELS];
-        let centre = (IMAGE_SIDE as f32 - 1.0) / 2.0;
-        // Along a row the source point moves by the map's first column: one add per pixel.
-        let step = (inverse.m[0][0], inverse.m[1][0]);
+        let centre = (IMAGE_SIDE as f64 - 1.0) / 2.0;
+        // Along a row the source point moves by the map's first column.
+        let step = (fixed(inverse.m[0][0]), fixed(inverse.m[1][0]));
         for (y, row) in out.chunks_exact_mut(IMAGE_SIDE).enumerate() {
-            let (sx, sy) = inverse.apply(-centre, y as f32 - centre);
-            let (mut sx, mut sy) = (sx + centre, sy + centre);
+            let (sx, sy) = inverse.apply(-centre, y as f64 - centre);
+            let (sx, sy) = (fixed(sx + centre + BORDER_F), fixed(sy + centre + BORDER_F));
             for (x, pixel) in row.iter_mut().enumerate() {
+                let (px, py) = (sx + x as i64 * step.0, sy + x as i64 * step.1);
                 *pixel = match &field {
                     Some((dx, dy)) => {
                         let at = y * IMAGE_SIDE + x;
-                        bilinear(image, sx + dx[at], sy + dy[at])
+                        sample(&padded, px + dx[at], py + dy[at])
                     }
-                    None => bilinear(image, sx, sy),
+                    None => sample(&padded, px, py),
                 };
-                sx += step.0;
-                sy += step.1;
             }
         }
         out
@@ -182,28 +182,28 @@ impl Augmenter {
             [-forward[1][0] / det, forward[0][0] / det],
         ];
         Affine {
-            m: m.map(|row| row.map(|v| v as f32)),
+            m,
             shift: [
-                -(m[0][0] * tx + m[0][1] * ty) as f32,
-                -(m[1][0] * tx + m[1][1] * ty) as f32,
+                -(m[0][0] * tx + m[0][1] * ty),
+                -(m[1][0] * tx + m[1][1] * ty),
             ],
         }
     }
 
     /// A smooth random displacement field (uniform noise blurred by a Gaussian, times alpha),
-    /// one `(dx, dy)` per pixel.
-    fn draw_elastic(&self, rng: &mut SmallRng) -> (Vec<f32>, Vec<f32>) {
+    /// one `(dx, dy)` per pixel, in fixed point.
+    fn draw_elastic(&self, rng: &mut SmallRng) -> (Vec<i64>, Vec<i64>) {
         let mut noise = || -> Vec<f32> {
             (0..IMAGE_PIXELS)
                 .map(|_| rng.random_range(-1.0f32..=1.0))
                 .collect()
         };
         let (dx, dy) = (noise(), noise());
-        let alpha = self.config.elastic_alpha as f32;
-        let smooth = |field: Vec<f32>| -> Vec<f32> {
+        let alpha = self.config.elastic_alpha;
+        let smooth = |field: Vec<f32>| -> Vec<i64> {
             blur(&field, &self.kernel)
                 .into_iter()
-                .map(|v| v * alpha)
+                .map(|v| fixed(f64::from(v) * alpha))
                 .collect()
         };
         (smooth(dx), smooth(dy))
@@ -212,12 +212,12 @@ impl Augmenter {
 
 /// A 2x2 linear map and a shift.
 struct Affine {
-    m: [[f32; 2]; 2],
-    shift: [f32; 2],
+    m: [[f64; 2]; 2],
+    shift: [f64; 2],
 }
 
 impl Affine {
-    fn apply(&self, x: f32, y: f32) -> (f32, f32) {
+    fn apply(&self, x: f64, y: f64) -> (f64, f64) {
         let [[a, b], [c, d]] = self.m;
         (a * x + b * y + self.shift[0], c * x + d * y + self.shift[1])
     }
@@ -239,36 +239,54 @@ fn mix(seed: u64, index: u64, draw: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The pixel value at `(x, y)`, interpolated between the four nearest pixels, 0 outside.
-/// At whole coordinates it is that pixel's value exactly. Floors and rounding are casts of
-/// non-negative values (`floor`/`round` are library calls on baseline x86-64), which makes a
-/// whole-image warp several times faster.
-fn bilinear(image: &[u8], x: f32, y: f32) -> u8 {
-    const SIDE: i32 = IMAGE_SIDE as i32;
-    // Anything left of or above -1 reads only background; the offset makes the cast a floor.
-    if !(x > -1.0 && y > -1.0 && x < IMAGE_SIDE as f32 && y < IMAGE_SIDE as f32) {
-        return 0;
-    }
-    let (x0, y0) = ((x + 1.0) as i32 - 1, (y + 1.0) as i32 - 1);
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    if (0..SIDE - 1).contains(&x0) && (0..SIDE - 1).contains(&y0) {
-        // All four neighbours inside: no per-neighbour checks.
-        let i = (y0 * SIDE + x0) as usize;
-        let p = |o: usize| f32::from(image[i + o]);
-        let top = p(0) * (1.0 - fx) + p(1) * fx;
-        let bottom = p(IMAGE_SIDE) * (1.0 - fx) + p(IMAGE_SIDE + 1) * fx;
-        return ((top * (1.0 - fy) + bottom * fy) + 0.5).min(255.0) as u8;
-    }
-    let at = |xi: i32, yi: i32| -> f32 {
-        match (0..SIDE).contains(&xi) && (0..SIDE).contains(&yi) {
-            true => f32::from(image[(yi * SIDE + xi) as usize]),
-            false => 0.0,
+/// Fractional bits of the warp's fixed-point coordinates (1/65536 of a pixel): integer
+/// arithmetic, with no float-to-int conversion per pixel, makes a warp about 3x faster.
+const FRACTION_BITS: u32 = 16;
+
+/// Background pixels on each side of the copy of an image that [`sample`] reads.
+const BORDER: usize = 2;
+const BORDER_F: f64 = BORDER as f64;
+const PADDED_SIDE: usize = IMAGE_SIDE + 2 * BORDER;
+/// 32 x 32: a power of two, see [`sample`].
+const PADDED_PIXELS: usize = PADDED_SIDE * PADDED_SIDE;
+
+/// `v` pixels in fixed point. Limited to 2^24 pixels either way, which keeps every sum of the
+/// warp far inside `i64`; only a scale below about 1e-6 comes near it.
+fn fixed(v: f64) -> i64 {
+    const LIMIT: f64 = (1u64 << 24) as f64;
+    (v.clamp(-LIMIT, LIMIT) * f64::from(1u32 << FRACTION_BITS)) as i64
+}
+
+/// `image` with a border of [`BORDER`] background pixels.
+fn padded(image: &[u8]) -> [u16; PADDED_PIXELS] {
+    let mut out = [0u16; PADDED_PIXELS];
+    let rows = out.chunks_exact_mut(PADDED_SIDE).skip(BORDER);
+    for (row, src) in rows.zip(image.chunks_exact(IMAGE_SIDE)) {
+        for (d, &s) in row[BORDER..].iter_mut().zip(src) {
+            *d = u16::from(s);
         }
-    };
-    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-    // The value is in [0, 255]: adding a half and truncating rounds it.
-    ((top * (1.0 - fy) + bottom * fy) + 0.5).min(255.0) as u8
+    }
+    out
+}
+
+/// The pixel value at fixed-point `(x, y)` of the padded image, interpolated between the four
+/// nearest pixels, 0 outside the image. At whole coordinates it is that pixel's value exactly.
+/// A point is first clamped into the border, where all four neighbours are background, so no
+/// neighbour needs a check.
+fn sample(padded: &[u16; PADDED_PIXELS], x: i64, y: i64) -> u8 {
+    const ONE: u64 = 1 << FRACTION_BITS;
+    const HI: i64 = ((IMAGE_SIDE + BORDER) as i64) << FRACTION_BITS;
+    let (x, y) = (x.clamp(0, HI) as u64, y.clamp(0, HI) as u64);
+    let (xi, yi) = ((x >> FRACTION_BITS) as usize, (y >> FRACTION_BITS) as usize);
+    let (fx, fy) = (x & (ONE - 1), y & (ONE - 1));
+    let i = yi * PADDED_SIDE + xi;
+    // With `xi, yi <= 30` every index is at most 1023: the mask changes none, it only spares the
+    // bounds checks.
+    let p = |o: usize| u64::from(padded[(i + o) & (PADDED_PIXELS - 1)]);
+    let top = p(0) * (ONE - fx) + p(1) * fx;
+    let bottom = p(PADDED_SIDE) * (ONE - fx) + p(PADDED_SIDE + 1) * fx;
+    // At most 255 * 2^32: adding a half and shifting rounds it.
+    ((top * (ONE - fy) + bottom * fy + (1 << 31)) >> (2 * FRACTION_BITS)) as u8
 }
 
 /// A normalised 1-D Gaussian of `sigma`, three sigmas each side.
@@ -391,6 +409,46 @@ mod tests {
         assert_ne!(first, a.augment(&image, 3, 1));
         assert_ne!(first, a.augment(&image, 4, 0));
         assert_ne!(first, other_seed.augment(&image, 3, 0));
+    }
+
+    /// Bilinear interpolation in floating point, reading 0 outside the image: the definition.
+    fn bilinear(image: &[u8], x: f64, y: f64) -> f64 {
+        let at = |xi: f64, yi: f64| -> f64 {
+            let inside =
+                (0.0..IMAGE_SIDE as f64).contains(&xi) && (0.0..IMAGE_SIDE as f64).contains(&yi);
+            match inside {
+                true => f64::from(image[yi as usize * IMAGE_SIDE + xi as usize]),
+                false => 0.0,
+            }
+        };
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+        let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+
+    #[test]
+    fn a_sample_is_bilinear_interpolation_rounded_and_0_outside() {
+        let image = texture();
+        let padded = padded(&image);
+        // Points on a fine grid from far outside to far outside, edges and corners included.
+        for i in 0..=400 {
+            for j in 0..=400 {
+                let (x, y) = (f64::from(i) * 0.09 - 4.0, f64::from(j) * 0.09 - 4.0);
+                let got = sample(&padded, fixed(x + BORDER_F), fixed(y + BORDER_F));
+                let want = bilinear(&image, x, y);
+                // Rounding, plus the fixed point's 255 * 2^-16 per interpolation step.
+                assert!(
+                    (f64::from(got) - want).abs() <= 0.51,
+                    "({x}, {y}): {got} vs {want}"
+                );
+                if x <= -1.0 || y <= -1.0 || x >= IMAGE_SIDE as f64 || y >= IMAGE_SIDE as f64 {
+                    assert_eq!(got, 0, "({x}, {y})");
+                }
+            }
+        }
+        assert_eq!(sample(&padded, fixed(-1e30), fixed(1e30)), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One full training epoch in a child process: its speed with data loading included (Burn's
-//! `DataLoader`, batch 64, shuffled, one loader thread unless `--loader-workers` says otherwise) and the peak resident memory of the whole process. Two
+//! `DataLoader`, batch 64, shuffled, one loader thread unless `--loader-workers` says otherwise)
+//! and the peak resident memory of the whole process. Two
 //! ways: the hand-written loop of `cases.rs` (`epoch`, `rss-epoch`), and the product path, one
 //! epoch of `digitnet_train::train` with its Learner, metrics, checkpoint, saved model, plots
 //! and progress lines, timed as the whole call (`train-epoch`, `rss-train-epoch`).

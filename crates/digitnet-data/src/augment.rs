@@ -239,8 +239,8 @@ fn mix(seed: u64, index: u64, draw: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Fractional bits of the warp's fixed-point coordinates (1/65536 of a pixel): integer
-/// arithmetic, with no float-to-int conversion per pixel, makes a warp about 3x faster.
+/// Fractional bits of the warp's fixed-point coordinates (1/65536 of a pixel): the warp runs in
+/// integer arithmetic, with no float-to-int conversion per pixel.
 const FRACTION_BITS: u32 = 16;
 
 /// Background pixels on each side of the copy of an image that [`sample`] reads.

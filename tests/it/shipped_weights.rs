@@ -13,7 +13,7 @@ use digitnet::backend::Flex;
 use digitnet::data::preprocess::load_digit;
 use digitnet::data::{DataSource, IMAGE_PIXELS, Mnist, MnistBatcher};
 use digitnet::model::Preset;
-use digitnet::train::{evaluate, predict};
+use digitnet::train::{ImageClassifier, evaluate, evaluate_with_logits, predict};
 
 /// Test image `index` of the sample, enlarged `scale` times and inverted to black on white.
 fn user_style_png(index: usize, scale: u32, dir: &std::path::Path) -> (std::path::PathBuf, usize) {
@@ -58,6 +58,17 @@ fn shipped_model_is_the_default_cnn_and_is_accurate_on_the_sample() {
         "shipped model: {} on the sample test set",
         eval.accuracy
     );
+    // The same pass, keeping the raw scores: the same evaluation, and the model's own logits.
+    let batcher = MnistBatcher::for_dataset(data.spec());
+    let (again, logits) = evaluate_with_logits(&model, &data.test(), &batcher, 500, &device);
+    assert_eq!(again, eval);
+    assert_eq!(logits.len(), eval.count * 10);
+    let first: Vec<f32> = model
+        .logits(batcher.images::<Flex>(data.test().images(0..500).unwrap(), &device))
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert_eq!(logits[..5000], first[..]);
 }
 
 #[test]

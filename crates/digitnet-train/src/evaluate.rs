@@ -57,6 +57,34 @@ pub fn evaluate<B: Backend, M: ImageClassifier<B>>(
     batch_size: usize,
     device: &B::Device,
 ) -> Evaluation {
+    evaluation_pass(model, split, batcher, batch_size, device, None)
+}
+
+/// [`evaluate`], also returning every image's raw scores (`count * NUM_CLASSES` values, image by
+/// image in split order) from the same pass: for exporting them (`digitnet eval --logits`) or
+/// ensembling, without running the model over the split twice.
+pub fn evaluate_with_logits<B: Backend, M: ImageClassifier<B>>(
+    model: &M,
+    split: &MnistSplit,
+    batcher: &MnistBatcher,
+    batch_size: usize,
+    device: &B::Device,
+) -> (Evaluation, Vec<f32>) {
+    let mut logits = Vec::with_capacity(split.labels().len() * NUM_CLASSES);
+    let eval = evaluation_pass(model, split, batcher, batch_size, device, Some(&mut logits));
+    (eval, logits)
+}
+
+/// The one pass over `split` behind [`evaluate`] and [`evaluate_with_logits`]; appends the raw
+/// scores to `logits` when given.
+fn evaluation_pass<B: Backend, M: ImageClassifier<B>>(
+    model: &M,
+    split: &MnistSplit,
+    batcher: &MnistBatcher,
+    batch_size: usize,
+    device: &B::Device,
+    mut logits: Option<&mut Vec<f32>>,
+) -> Evaluation {
     use burn::data::dataset::Dataset;
     let batch_size = batch_size.max(1);
     let mut confusion = [[0usize; NUM_CLASSES]; NUM_CLASSES];
@@ -70,11 +98,11 @@ pub fn evaluate<B: Backend, M: ImageClassifier<B>>(
             break;
         };
         let images = batcher.images::<B>(pixels, device);
-        let log_probs: Vec<f32> = log_softmax(model.logits(images), 1)
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .unwrap_or_default();
+        let scores = model.logits(images);
+        if let Some(logits) = logits.as_deref_mut() {
+            logits.extend(host_values(scores.clone()));
+        }
+        let log_probs = host_values(log_softmax(scores, 1));
         for (row, offset) in log_probs.chunks(NUM_CLASSES).zip(start..end) {
             let label = usize::from(labels[offset]);
             let (predicted, best) =
@@ -107,4 +135,9 @@ pub fn evaluate<B: Backend, M: ImageClassifier<B>>(
         confusion,
         misclassified,
     }
+}
+
+/// A tensor's values on the host as `f32` (empty if they cannot be read back).
+fn host_values<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().unwrap_or_default()
 }

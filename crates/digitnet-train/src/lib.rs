@@ -29,7 +29,7 @@ pub use artifacts::ArtifactDir;
 pub use classifier::ImageClassifier;
 pub use config::{LrSchedule, OptimizerConfig, OptimizerKind, TrainingConfig};
 pub use error::{Result, TrainError};
-pub use evaluate::{Evaluation, Misclassified, evaluate};
+pub use evaluate::{Evaluation, Misclassified, evaluate, evaluate_with_logits};
 pub use history::{EpochRecord, parse_metrics_csv, read_metrics_csv};
 #[cfg(feature = "pytorch")]
 pub use import::{PytorchImport, import_pytorch, import_pytorch_artifacts};

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use digitnet::backend::{BackendJob, run_on};
-use digitnet::data::{Mnist, MnistBatcher, Split};
+use digitnet::data::{Mnist, Split};
 
 use crate::backend_arg::BackendArg;
 use crate::data_args::DataArgs;
-use crate::logits_csv;
 use crate::model_source::ModelSource;
 use crate::report;
 
@@ -50,21 +49,12 @@ impl BackendJob for EvalJob<'_> {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> anyhow::Result<()> {
         let device = &devices[0];
         let (_, model) = self.source.load::<B::InnerBackend>(device)?;
-        if let Some(path) = &self.args.logits {
-            let rows = logits_csv::write_logits::<B::InnerBackend>(
-                &model,
-                &self.data.split(self.args.split),
-                &MnistBatcher::for_dataset(self.data.spec()),
-                path,
-                device,
-            )?;
-            eprintln!("logits of {rows} images written to {}", path.display());
-        }
         report::evaluate_and_report::<B::InnerBackend>(
             &model,
             &self.data,
             self.args.split,
             self.args.artifacts.as_deref(),
+            self.args.logits.as_deref(),
             device,
         )
     }

@@ -5,49 +5,30 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use burn::data::dataset::Dataset;
-use burn::prelude::Backend;
-use digitnet::data::{MnistBatcher, MnistSplit, NUM_CLASSES};
-use digitnet::model::DigitModel;
-use digitnet::train::ImageClassifier;
+use digitnet::data::{MnistSplit, NUM_CLASSES};
 
-/// Images per forward pass.
-const BATCH: usize = 500;
-
-/// Writes `index,label,logit_0,...,logit_9` for each image of `split`, in split order,
-/// atomically, and returns how many rows it wrote.
-pub fn write_logits<B: Backend>(
-    model: &DigitModel<B>,
-    split: &MnistSplit,
-    batcher: &MnistBatcher,
-    path: &Path,
-    device: &B::Device,
-) -> anyhow::Result<usize> {
-    let mut csv = header();
+/// Writes `index,label,logit_0,...,logit_9` for each image of `split`, in split order, from
+/// `logits` (`NUM_CLASSES` values per image, as `evaluate_with_logits` returns them), atomically.
+pub fn write_logits(split: &MnistSplit, logits: &[f32], path: &Path) -> anyhow::Result<()> {
     let labels = split.labels();
-    for start in (0..split.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(split.len());
-        let pixels = split
-            .images(start..end)
-            .with_context(|| format!("images {start}..{end} are missing from the split"))?;
-        let logits: Vec<f32> = model
-            .logits(batcher.images::<B>(pixels, device))
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| anyhow::anyhow!("cannot read the logits back: {e:?}"))?;
-        for (row, index) in logits.chunks_exact(NUM_CLASSES).zip(start..end) {
-            write!(csv, "{index},{}", labels[index])?;
-            for value in row {
-                // `{:?}` prints the shortest decimal that reads back as the same f32.
-                write!(csv, ",{value:?}")?;
-            }
-            csv.push('\n');
+    anyhow::ensure!(
+        logits.len() == labels.len() * NUM_CLASSES,
+        "{}: {} scores for {} images; the model's outputs could not all be read back",
+        path.display(),
+        logits.len(),
+        labels.len()
+    );
+    let mut csv = header();
+    for (index, (row, label)) in logits.chunks_exact(NUM_CLASSES).zip(labels).enumerate() {
+        write!(csv, "{index},{label}")?;
+        for value in row {
+            // `{:?}` prints the shortest decimal that reads back as the same f32.
+            write!(csv, ",{value:?}")?;
         }
+        csv.push('\n');
     }
     digitnet::data::atomic::write_atomic(path, csv.as_bytes())
-        .with_context(|| format!("{}: write failed", path.display()))?;
-    Ok(split.len())
+        .with_context(|| format!("{}: write failed", path.display()))
 }
 
 fn header() -> String {

@@ -253,6 +253,7 @@ impl BackendJob for TrainJob<'_> {
             &self.data,
             Split::Test,
             Some(&self.args.artifacts),
+            None,
             &devices[0],
         )
     }

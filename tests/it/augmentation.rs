@@ -50,9 +50,7 @@ fn run(augment: Option<AugmentConfig>, dir: &Path) -> (Vec<EpochRecord>, f64) {
         .init(&Default::default())
         .unwrap();
     let outcome = train::<AD, _>(model, &config, &data, &options, &Default::default()).unwrap();
-    let data = data
-        .with_validation_size(outcome_validation_size(dir))
-        .unwrap();
+    // The config leaves the hold-out to the data's default, so the run validated on `data.valid()`.
     let valid = evaluate(
         &outcome.model,
         &data.valid(),
@@ -68,13 +66,6 @@ fn saved_augment(dir: &str) -> Option<AugmentConfig> {
     digitnet::train::model_io::load_config(&digitnet::train::ArtifactDir::new(dir))
         .unwrap()
         .augment
-}
-
-fn outcome_validation_size(dir: &Path) -> usize {
-    digitnet::train::model_io::load_config(&digitnet::train::ArtifactDir::new(dir))
-        .unwrap()
-        .validation_size
-        .unwrap()
 }
 
 fn figures(history: &[EpochRecord], split: Split) -> Vec<(f64, f64)> {

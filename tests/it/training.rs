@@ -209,34 +209,31 @@ fn a_bad_target_accuracy_or_a_hold_out_with_test_validation_or_none_at_all_is_an
     let both = TrainingConfig::for_preset(Preset::MlpA).with_validation_size(Some(500));
     let mut on_test = options(dir.path());
     on_test.validate_on_test = true;
-    let err = train(
-        model::<AD>(&both),
-        &both,
-        &sample(),
-        &on_test,
-        &Default::default(),
-    )
-    .unwrap_err();
+    let err = training_error(&both, &on_test);
     assert!(
-        err.to_string()
-            .contains("a validation size cannot be given too"),
+        err.contains("a validation size cannot be given too"),
         "{err}"
     );
     // No hold-out and no test validation: nothing to validate on (the case of a run started
     // with validate_on_test, saved with validation size 0, resumed without it).
     let none = TrainingConfig::for_preset(Preset::MlpA).with_validation_size(Some(0));
-    let err = train(
-        model::<AD>(&none),
-        &none,
-        &sample(),
-        &options(dir.path()),
-        &Default::default(),
-    )
-    .unwrap_err();
+    let err = training_error(&none, &options(dir.path()));
     assert!(
-        err.to_string()
-            .contains("a validation size of 0 leaves no images to validate on"),
+        err.contains("a validation size of 0 leaves no images to validate on"),
         "{err}"
     );
     assert!(!dir.path().join("config.json").exists());
+}
+
+/// The error of a run of `config` on the sample that must not start.
+fn training_error(config: &TrainingConfig, options: &TrainOptions) -> String {
+    train(
+        model::<AD>(config),
+        config,
+        &sample(),
+        options,
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string()
 }

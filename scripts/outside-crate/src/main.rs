@@ -8,7 +8,7 @@ use digitnet::data::{DataSource, DatasetKind, Mnist, MnistBatcher};
 use digitnet::model::Preset;
 use digitnet::train::{
     ImageClassifier, OptimizerConfig, OptimizerKind, TrainOptions, TrainingConfig, evaluate,
-    load_module, train,
+    evaluate_with_logits, load_module, train,
 };
 
 #[derive(Module, Debug)]
@@ -51,6 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batcher = MnistBatcher::for_dataset(data.spec());
     let test = evaluate(&outcome.model, &data.test(), &batcher, 500, &device);
     println!("quick start: test accuracy {:.4}", test.accuracy);
+    let (same, logits) = evaluate_with_logits(&outcome.model, &data.test(), &batcher, 500, &device);
+    println!(
+        "evaluate_with_logits: {} scores, the same evaluation: {}",
+        logits.len(),
+        same == test
+    );
     let png = std::env::args().nth(1).expect("a PNG of a digit");
     let digit = digitnet::data::preprocess::load_digit(std::path::Path::new(&png))?;
     let prediction = digitnet::train::predict(&outcome.model, &[digit], &batcher, &device);

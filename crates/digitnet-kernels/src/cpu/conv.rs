@@ -290,13 +290,27 @@ fn forward_group(
     let width = y.len() / s.out_len() * p;
     let cols = &mut cols[..width * r];
     group_patches(s, x, image, cols);
-    // One GEMM for the group, position-major: `[images * p, r] x [r, co]`. The patches are
-    // the GEMM's streamed operand, read in place; only the small weight matrix is packed.
     let out = &mut wide[..width * s.co];
+    patches_times_weights(cols, weight, bias, r, out);
+    // `[images * p, co]` to `[images, co, p]`.
+    transpose_blocks(out, p, s.co, y);
+}
+
+/// `out = patches [width, r] x weight^T [r, m] + bias`, position-major (`out` is `[width, m]`,
+/// `weight` is `m` rows of `r` in patch order, `bias` has `m` values). The patches are the GEMM's
+/// streamed operand, read in place; only the small weight matrix is packed.
+fn patches_times_weights(
+    patches: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    r: usize,
+    out: &mut [f32],
+) {
+    let m = weight.len() / r;
+    let width = out.len() / m;
     let beta = match bias {
         Some(bias) => {
-            out.chunks_mut(s.co)
-                .for_each(|row| row.copy_from_slice(bias));
+            out.chunks_mut(m).for_each(|row| row.copy_from_slice(bias));
             1.0
         }
         None => 0.0,
@@ -304,34 +318,12 @@ fn forward_group(
     sgemm(
         width,
         r,
-        s.co,
-        View::rows(cols, r),
+        m,
+        View::rows(patches, r),
         View::transposed(weight, r),
         beta,
         out,
     );
-    // `[images * p, co]` to `[images, co, p]`.
-    for (y, out) in y.chunks_mut(s.out_len()).zip(out.chunks(p * s.co)) {
-        for (pos, values) in out.chunks(s.co).enumerate() {
-            for (o, &v) in values.iter().enumerate() {
-                y[o * p + pos] = v;
-            }
-        }
-    }
-}
-
-/// Fills every row of `c` (rows of `width`) with its channel's bias; the GEMM's `beta`: 1 when
-/// there is a bias to add to, else 0.
-fn fill_bias(bias: Option<&[f32]>, c: &mut [f32], width: usize) -> f32 {
-    match bias {
-        Some(bias) => {
-            for (row, &b) in c.chunks_mut(width).zip(bias) {
-                row.fill(b);
-            }
-            1.0
-        }
-        None => 0.0,
-    }
 }
 
 /// The output gradients of a group of images (`[images, co, p]`) as one `[co, images * p]`
@@ -352,7 +344,7 @@ fn side_by_side<'a>(s: &ConvShape, dy: &'a [f32], wide: &'a mut [f32]) -> &'a [f
 }
 
 /// Output channels `co0..` of one image (as many as `y` holds rows of `ho * wo`) from its patches
-/// `cols`: `y = weight[co0..] * cols^T + bias[co0..]`, with `weight` in patch order.
+/// `cols`, computed position-major on this thread's scratch and transposed into `y`.
 fn channels_forward(
     s: &ConvShape,
     weight: &[f32],
@@ -363,16 +355,11 @@ fn channels_forward(
 ) {
     let (p, r) = (s.positions(), s.patch_len());
     let m = y.len() / p;
-    let beta = fill_bias(bias.map(|b| &b[co0..]), y, p);
-    sgemm(
-        m,
-        r,
-        p,
-        View::rows(&weight[co0 * r..], r),
-        View::transposed(cols, r),
-        beta,
-        y,
-    );
+    with_scratch(0, p * m, 0, |_, out, _| {
+        let weight = &weight[co0 * r..][..m * r];
+        patches_times_weights(cols, weight, bias.map(|b| &b[co0..][..m]), r, out);
+        transpose_blocks(out, p, m, y);
+    });
 }
 
 /// [`forward`] for a batch smaller than the thread count (a single image, in inference): every

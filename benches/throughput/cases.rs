@@ -6,12 +6,13 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind};
 use digitnet::data::{AugmentConfig, Augmenter, Mnist, MnistBatch, MnistBatcher, MnistItem};
 use digitnet::model::{DigitModel, Preset};
+use digitnet::train::FusedAdam;
 
 use crate::{Args, median_secs, result, time_repeated};
 
@@ -103,7 +104,7 @@ impl BackendJob for Cases {
 /// training step every figure times.
 pub struct Trainer<B: AutodiffBackend> {
     model: Option<DigitModel<B>>,
-    optimizer: burn::optim::adaptor::OptimizerAdaptor<burn::optim::Adam, DigitModel<B>, B>,
+    optimizer: burn::optim::adaptor::OptimizerAdaptor<FusedAdam, DigitModel<B>, B>,
     loss: burn::nn::loss::CrossEntropyLoss<B>,
 }
 
@@ -112,7 +113,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn new(preset: Preset, device: &B::Device) -> Result<Self> {
         Ok(Self {
             model: Some(preset.config().init(device)?),
-            optimizer: AdamConfig::new().with_epsilon(1e-8).init(),
+            optimizer: FusedAdam::new(1e-8, None).init(),
             loss: CrossEntropyLossConfig::new().init(device),
         })
     }

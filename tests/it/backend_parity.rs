@@ -15,13 +15,13 @@ use std::path::Path;
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::{BackendJob, BackendKind, run_on};
 use digitnet::data::{MnistBatcher, MnistItem};
 use digitnet::model::{ModelConfig, Preset};
-use digitnet::train::{ArtifactDir, TrainingConfig, model_io};
+use digitnet::train::{ArtifactDir, FusedAdam, TrainingConfig, model_io};
 
 /// Largest absolute difference allowed between two backends (f32).
 const TOLERANCE: f32 = 1e-4;
@@ -255,10 +255,7 @@ impl BackendJob for OneStep {
         };
         let lr = f64::from(STEP_LR);
         let model = match self.step {
-            Step::Adam => AdamConfig::new()
-                .with_epsilon(1e-8)
-                .init()
-                .step(lr, model, grads),
+            Step::Adam => FusedAdam::new(1e-8, None).init().step(lr, model, grads),
             Step::SgdMomentum => SgdConfig::new()
                 .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
                 .init()

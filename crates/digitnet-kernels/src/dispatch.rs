@@ -16,7 +16,9 @@ use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, TensorPrimitive};
 
+use crate::AdamStep;
 use crate::cast::cast;
+use crate::cpu::adam;
 use crate::cpu::conv::{self, ConvShape};
 use crate::cpu::linear::{self, LinearShape};
 use crate::cpu::norm::{self, NormShape};
@@ -659,4 +661,59 @@ fn linear_autodiff<H: HostBackend>(
     };
     let out = tracked_layer([&x, &w], b.as_ref(), state, y);
     float(out)
+}
+
+/// A parameter, its gradient and its two moments (none before the first step).
+type AdamInputs<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Option<[Tensor<B, D>; 2]>);
+
+/// Adam's update on a host backend, or the inputs back for Burn's ops (another backend or dtype).
+pub(crate) fn adam_update<B: Backend, const D: usize>(
+    step: &AdamStep,
+    inputs: AdamInputs<B, D>,
+) -> Result<[Tensor<B, D>; 3], AdamInputs<B, D>> {
+    let (param, grad, moments) = &inputs;
+    let f32s = [param, grad]
+        .into_iter()
+        .chain(moments.iter().flatten())
+        .all(|t| t.dtype() == DType::F32);
+    if !f32s {
+        return Err(inputs);
+    }
+    #[cfg(feature = "flex")]
+    let inputs = match adam_update_on::<B, burn_flex::Flex, D>(step, inputs) {
+        Ok(out) => return Ok(out),
+        Err(inputs) => inputs,
+    };
+    #[cfg(feature = "ndarray")]
+    let inputs = match adam_update_on::<B, burn_ndarray::NdArray, D>(step, inputs) {
+        Ok(out) => return Ok(out),
+        Err(inputs) => inputs,
+    };
+    Err(inputs)
+}
+
+fn adam_update_on<B: Backend, H: HostBackend, const D: usize>(
+    step: &AdamStep,
+    inputs: AdamInputs<B, D>,
+) -> Result<[Tensor<B, D>; 3], AdamInputs<B, D>> {
+    let (param, grad, moments) = cast::<AdamInputs<B, D>, AdamInputs<H, D>>(inputs)?;
+    let shape = param.shape();
+    let grad = H::contiguous(&prim(grad));
+    let mut param = H::owned(prim(param));
+    let [mut m, mut v] = match moments {
+        Some(moments) => moments.map(|t| H::owned(prim(t))),
+        None => [(); 2].map(|_| {
+            H::owned(prim(Tensor::<H, D>::zeros(
+                shape.clone(),
+                &Default::default(),
+            )))
+        }),
+    };
+    let values = adam::AdamValues {
+        param: H::owned_slice(&mut param),
+        m: H::owned_slice(&mut m),
+        v: H::owned_slice(&mut v),
+    };
+    adam::update(step, H::slice(&grad), values);
+    Ok([param, m, v].map(|t| back(float::<H, D>(H::from_owned(t, shape.clone())))))
 }

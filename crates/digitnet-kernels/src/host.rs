@@ -23,6 +23,19 @@ pub(crate) trait HostBackend: Backend {
         Self::float_from_data(TensorData::new(values, shape), &Default::default())
     }
 
+    /// A buffer holding the values of a tensor, to overwrite in place.
+    type Owned: Send;
+
+    /// `t`'s values as a buffer this code alone holds: `t`'s own when it is contiguous and not
+    /// shared, a copy otherwise.
+    fn owned(t: FloatTensor<Self>) -> Self::Owned;
+
+    /// The values of an [`HostBackend::Owned`] buffer, row-major.
+    fn owned_slice(values: &mut Self::Owned) -> &mut [f32];
+
+    /// The tensor of `shape` that holds `values`.
+    fn from_owned(values: Self::Owned, shape: Shape) -> FloatTensor<Self>;
+
     /// The dimensions of `t`.
     fn dims<const D: usize>(t: &FloatTensor<Self>) -> [usize; D] {
         t.shape().dims()
@@ -45,6 +58,34 @@ impl HostBackend for burn_flex::Flex {
 
     fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> burn_flex::FlexTensor {
         burn_flex::FlexTensor::from_data(TensorData::new(values, shape))
+    }
+
+    /// The tensor itself, so a step that owns it writes into its buffer.
+    type Owned = burn_flex::FlexTensor;
+
+    fn owned(t: burn_flex::FlexTensor) -> burn_flex::FlexTensor {
+        // `t` itself is let go first, so that a contiguous tensor's buffer is held once.
+        let mut t = {
+            let contiguous = Self::contiguous(&t);
+            drop(t);
+            contiguous
+        };
+        let len = t.shape().num_elements();
+        match t.try_storage_mut::<f32>() {
+            Some(values) if values.len() == len => t,
+            _ => burn_flex::FlexTensor::from_data(TensorData::new(
+                Self::slice(&t).to_vec(),
+                t.shape(),
+            )),
+        }
+    }
+
+    fn owned_slice(values: &mut burn_flex::FlexTensor) -> &mut [f32] {
+        values.storage_mut::<f32>()
+    }
+
+    fn from_owned(values: burn_flex::FlexTensor, _: Shape) -> burn_flex::FlexTensor {
+        values
     }
 }
 
@@ -80,5 +121,28 @@ impl HostBackend for burn_ndarray::NdArray {
 
     fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> burn_ndarray::NdArrayTensor {
         burn_ndarray::NdArrayTensor::from_data(TensorData::new(values, shape))
+    }
+
+    /// The tensor's array, in standard layout (copy-on-write: copied first when shared).
+    type Owned = ndarray::ArcArray<f32, ndarray::IxDyn>;
+
+    fn owned(t: burn_ndarray::NdArrayTensor) -> Self::Owned {
+        match Self::contiguous(&t) {
+            burn_ndarray::NdArrayTensor::F32(storage) => {
+                drop(t);
+                storage.into_owned()
+            }
+            _ => unreachable!("the kernels are only called on f32 tensors"),
+        }
+    }
+
+    fn owned_slice(values: &mut Self::Owned) -> &mut [f32] {
+        values
+            .as_slice_mut()
+            .expect("a tensor made contiguous has a row-major slice")
+    }
+
+    fn from_owned(values: Self::Owned, _: Shape) -> burn_ndarray::NdArrayTensor {
+        burn_ndarray::NdArrayTensor::F32(values.into())
     }
 }

@@ -12,7 +12,7 @@ use burn::data::dataset::transform::PartialDataset;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, Optimizer, SgdConfig};
+use burn::optim::{AdamWConfig, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split as BurnSplit};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
@@ -30,6 +30,7 @@ use crate::config::{OptimizerKind, TrainingConfig};
 use crate::error::{Result, TrainError};
 use crate::history::{ACCURACY, EpochCallback, EpochHistory, EpochRecord, read_metrics_csv};
 use crate::model_io;
+use crate::optimizer::FusedAdam;
 use crate::plots::{self, Curve};
 use crate::progress::{Console, ProgressMode, ProgressRenderer, format_duration};
 use crate::recorder::ModelRecorder;
@@ -346,11 +347,8 @@ impl<B: AutodiffBackend> RunContext<'_, B> {
             (opt.weight_decay > 0.0).then(|| WeightDecayConfig::new(opt.weight_decay as f32));
         match opt.kind {
             OptimizerKind::Adam => {
-                let optim = AdamConfig::new()
-                    .with_epsilon(opt.epsilon as f32)
-                    .with_weight_decay(decay)
-                    .init();
-                self.run(model, optim)
+                let penalty = (opt.weight_decay > 0.0).then_some(opt.weight_decay as f32);
+                self.run(model, FusedAdam::new(opt.epsilon as f32, penalty).init())
             }
             OptimizerKind::AdamW => {
                 let optim = AdamWConfig::new()

@@ -1,5 +1,6 @@
 //! Kernels on plain `f32` slices (contiguous, row-major NCHW): no Burn types here.
 
+pub(crate) mod adam;
 pub(crate) mod conv;
 mod gemm;
 pub(crate) mod linear;

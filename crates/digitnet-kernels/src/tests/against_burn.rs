@@ -288,6 +288,53 @@ fn on_kernel_threads_runs_on_a_pool_thread_once<I: Backend>() {
     assert_eq!(outer.0, outer.1);
 }
 
+/// Three Adam steps of `adam_update` (the kernel on this backend, and Burn's tensor operations)
+/// against Burn's own `Adam` with the same settings, with and without weight decay: the same
+/// parameters and moments, value for value.
+fn adam_update_matches_burns_adam<I: Backend>() {
+    use burn::optim::decay::WeightDecayConfig;
+    use burn::optim::{AdamConfig, AdamState, SimpleOptimizer};
+
+    let device = Default::default();
+    for weight_decay in [None, Some(0.01f32)] {
+        let burns_adam = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
+            .build();
+        let mut param = Tensor::<I, 2>::random([37, 530], Distribution::Normal(0.0, 1.0), &device);
+        let mut state: Option<AdamState<I, 2>> = None;
+        for time in 1..=3 {
+            let grad = Tensor::<I, 2>::random([37, 530], Distribution::Normal(0.0, 0.1), &device);
+            let step = crate::AdamStep {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                weight_decay,
+                lr: 1e-3 * time as f64,
+                time,
+            };
+            let moments = state
+                .clone()
+                .map(|s| [s.momentum.moment_1, s.momentum.moment_2]);
+            let ours = crate::adam_update(&step, param.clone(), grad.clone(), moments.clone());
+            let ops = crate::adam::adam_update_ops(&step, param.clone(), grad.clone(), moments);
+            let (burns, next) = burns_adam.step(step.lr, param, grad, state);
+            let next = next.expect("Adam keeps a state");
+            assert_eq!(next.momentum.time, time);
+            let expected = [&burns, &next.momentum.moment_1, &next.momentum.moment_2];
+            for (what, [ours, ops, burns]) in ["param", "moment 1", "moment 2"]
+                .into_iter()
+                .zip((0..3).map(|i| [&ours[i], &ops[i], expected[i]]))
+            {
+                let case = format!("step {time}, weight decay {weight_decay:?}: {what}");
+                assert_eq!(ours.to_data(), burns.to_data(), "{case}, kernel");
+                assert_eq!(ops.to_data(), burns.to_data(), "{case}, tensor operations");
+            }
+            (param, state) = (burns, Some(next));
+        }
+    }
+}
+
 /// A module `$name` with each `$check` above as a `#[test]` on backend `$inner`.
 macro_rules! checks_on {
     ($name:ident, $inner:ty; $($check:ident),* $(,)?) => {
@@ -318,6 +365,7 @@ macro_rules! against_burn_on {
             batch_norm_matches_burns_module_in_training_and_inference,
             a_single_image_split_across_threads_matches_burn_inside_and_outside_the_pool,
             on_kernel_threads_runs_on_a_pool_thread_once,
+            adam_update_matches_burns_adam,
         );
     };
 }

@@ -697,17 +697,12 @@ fn adam_update_on<B: Backend, H: HostBackend, const D: usize>(
     inputs: AdamInputs<B, D>,
 ) -> Result<[Tensor<B, D>; 3], AdamInputs<B, D>> {
     let (param, grad, moments) = cast::<AdamInputs<B, D>, AdamInputs<H, D>>(inputs)?;
-    let shape = param.shape();
+    let (shape, device) = (param.shape(), param.device());
     let grad = H::contiguous(&prim(grad));
     let mut param = H::owned(prim(param));
     let [mut m, mut v] = match moments {
         Some(moments) => moments.map(|t| H::owned(prim(t))),
-        None => [(); 2].map(|_| {
-            H::owned(prim(Tensor::<H, D>::zeros(
-                shape.clone(),
-                &Default::default(),
-            )))
-        }),
+        None => [(); 2].map(|_| H::owned(prim(Tensor::<H, D>::zeros(shape.clone(), &device)))),
     };
     let values = adam::AdamValues {
         param: H::owned_slice(&mut param),
@@ -715,5 +710,5 @@ fn adam_update_on<B: Backend, H: HostBackend, const D: usize>(
         v: H::owned_slice(&mut v),
     };
     adam::update(step, H::slice(&grad), values);
-    Ok([param, m, v].map(|t| back(float::<H, D>(H::from_owned(t, shape.clone())))))
+    Ok([param, m, v].map(|t| back(float::<H, D>(H::from_owned(t)))))
 }

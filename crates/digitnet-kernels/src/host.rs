@@ -33,8 +33,8 @@ pub(crate) trait HostBackend: Backend {
     /// The values of an [`HostBackend::Owned`] buffer, row-major.
     fn owned_slice(values: &mut Self::Owned) -> &mut [f32];
 
-    /// The tensor of `shape` that holds `values`.
-    fn from_owned(values: Self::Owned, shape: Shape) -> FloatTensor<Self>;
+    /// The tensor that holds `values`, with the shape it had.
+    fn from_owned(values: Self::Owned) -> FloatTensor<Self>;
 
     /// The dimensions of `t`.
     fn dims<const D: usize>(t: &FloatTensor<Self>) -> [usize; D] {
@@ -84,7 +84,7 @@ impl HostBackend for burn_flex::Flex {
         values.storage_mut::<f32>()
     }
 
-    fn from_owned(values: burn_flex::FlexTensor, _: Shape) -> burn_flex::FlexTensor {
+    fn from_owned(values: burn_flex::FlexTensor) -> burn_flex::FlexTensor {
         values
     }
 }
@@ -142,7 +142,7 @@ impl HostBackend for burn_ndarray::NdArray {
             .expect("a tensor made contiguous has a row-major slice")
     }
 
-    fn from_owned(values: Self::Owned, _: Shape) -> burn_ndarray::NdArrayTensor {
+    fn from_owned(values: Self::Owned) -> burn_ndarray::NdArrayTensor {
         burn_ndarray::NdArrayTensor::F32(values.into())
     }
 }

@@ -7,12 +7,12 @@
 //! run hand-written kernels instead, each with its backward pass registered in Burn's autodiff
 //! graph: im2col + GEMM convolution (forward, input gradient and weight gradient) parallel over
 //! the batch, a direct 2x2 max-pool, a fused batch norm and, on ndarray, the fully connected
-//! layer, plus Adam's update of a parameter in one pass. The GEMM is the `gemm` crate's (AVX-512, AVX2+FMA or plain code, picked at run time
-//! for the CPU), told per call how many threads to use, so no second thread pool competes with
-//! rayon's and no setup call is needed. The choice is made at run time
-//! from the backend type, so models stay generic (`B: Backend`) and give the same results (to
-//! float rounding) on every backend. `benches/RESULTS.md` records why each kernel exists and
-//! what it measured.
+//! layer, plus Adam's update of a parameter in one pass. The GEMM is the `gemm` crate's
+//! (AVX-512, AVX2+FMA or plain code, picked at run time for the CPU), told per call how many
+//! threads to use, so no second thread pool competes with rayon's and no setup call is needed.
+//! The choice is made at run time from the backend type, so models stay generic (`B: Backend`)
+//! and give the same results (to float rounding) on every backend. `benches/RESULTS.md` records
+//! why each kernel exists and what it measured.
 
 mod adam;
 mod cast;

@@ -1,5 +1,7 @@
 //! Adam's update of one parameter: what an optimizer's step computes for each tensor of a model.
 
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamState, AdaptiveMomentumState, SimpleOptimizer};
 use burn::prelude::*;
 
 /// The constants of one Adam step, as Burn's `Adam` (`burn::optim::AdamConfig`) has them.
@@ -27,7 +29,7 @@ pub struct AdamStep {
 /// parameter whose gradient stays zero (the weights of a dead ReLU unit) keeps a subnormal first
 /// moment for good, since `0.9` times the smallest subnormal rounds back to it, and each
 /// subnormal operand costs an x86 CPU a slow microcode assist in every later step. Elsewhere it
-/// is Burn's tensor operations, value for value.
+/// is Burn's own `Adam` step.
 pub fn adam_update<B: Backend, const D: usize>(
     step: &AdamStep,
     param: Tensor<B, D>,
@@ -45,36 +47,28 @@ pub fn adam_update<B: Backend, const D: usize>(
     adam_update_ops(step, param, grad, moments)
 }
 
-/// [`adam_update`] in Burn's tensor operations, in the order of Burn's `AdaptiveMomentum`.
+/// [`adam_update`] as Burn's own `Adam` computes it, with the moments in its state.
 pub(crate) fn adam_update_ops<B: Backend, const D: usize>(
     step: &AdamStep,
     param: Tensor<B, D>,
     grad: Tensor<B, D>,
     moments: Option<[Tensor<B, D>; 2]>,
 ) -> [Tensor<B, D>; 3] {
-    let AdamStep { beta_1, beta_2, .. } = *step;
-    let grad = match step.weight_decay {
-        Some(penalty) => param.clone().mul_scalar(penalty).add(grad),
-        None => grad,
-    };
-    let (m, v) = match moments {
-        Some([m, v]) => (
-            m.mul_scalar(beta_1)
-                .add(grad.clone().mul_scalar(1.0 - beta_1)),
-            v.mul_scalar(beta_2)
-                .add(grad.square().mul_scalar(1.0 - beta_2)),
-        ),
-        None => (
-            grad.clone().mul_scalar(1.0 - beta_1),
-            grad.square().mul_scalar(1.0 - beta_2),
-        ),
-    };
-    let time = step.time as i32;
-    let correction_2 = (1.0 - beta_2.powi(time)).sqrt();
-    let combined = correction_2 / (1.0 - beta_1.powi(time));
-    let update = m
-        .clone()
-        .mul_scalar(combined)
-        .div(v.clone().sqrt().add_scalar(step.epsilon * correction_2));
-    [param - update.mul_scalar(step.lr), m, v]
+    let adam = AdamConfig::new()
+        .with_beta_1(step.beta_1)
+        .with_beta_2(step.beta_2)
+        .with_epsilon(step.epsilon)
+        .with_weight_decay(step.weight_decay.map(WeightDecayConfig::new))
+        .build();
+    // Burn's state holds the step count before this step; it adds one.
+    let state = moments.map(|[m, v]| {
+        AdamState::new(AdaptiveMomentumState::new(
+            step.time.saturating_sub(1),
+            m,
+            v,
+        ))
+    });
+    let (param, state) = adam.step(step.lr, param, grad, state);
+    let momentum = state.expect("Burn's Adam keeps a state").momentum;
+    [param, momentum.moment_1, momentum.moment_2]
 }

@@ -573,6 +573,9 @@ pub(crate) fn linear<B: Backend>(
 }
 
 fn linear_on<B: Backend, H: HostBackend>(inputs: Dense<B>) -> Result<Tensor<B, 2>, Dense<B>> {
+    if !H::OWN_LINEAR {
+        return Err(inputs);
+    }
     let inputs = match cast::<Dense<B>, Dense<Autodiff<H>>>(inputs) {
         Ok((x, w, b)) => return Ok(back(linear_autodiff(x, w, b))),
         Err(inputs) => inputs,

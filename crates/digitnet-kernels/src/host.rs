@@ -8,6 +8,9 @@ use burn::tensor::ops::FloatTensor;
 /// A Burn backend whose float tensors the CPU kernels can read as row-major `f32` slices and
 /// build from `Vec<f32>`s, without copying when the tensor is already contiguous.
 pub(crate) trait HostBackend: Backend {
+    /// Whether [`crate::linear`] runs the kernels' own layer here rather than Burn's matmul.
+    const OWN_LINEAR: bool;
+
     /// `t` with a contiguous row-major buffer: `t` itself (a cheap clone) when it has one, a
     /// copy otherwise. Its [`HostBackend::slice`] is then available.
     fn contiguous(t: &FloatTensor<Self>) -> FloatTensor<Self>;
@@ -41,6 +44,9 @@ pub(crate) trait HostBackend: Backend {
 
 #[cfg(feature = "flex")]
 impl HostBackend for burn_flex::Flex {
+    /// flex's matmul is already the `gemm` crate's, threaded by size as the kernels' would be.
+    const OWN_LINEAR: bool = false;
+
     fn contiguous(t: &burn_flex::FlexTensor) -> burn_flex::FlexTensor {
         t.to_contiguous()
     }
@@ -85,6 +91,10 @@ impl HostBackend for burn_flex::Flex {
 
 #[cfg(feature = "ndarray")]
 impl HostBackend for burn_ndarray::NdArray {
+    /// ndarray's matmul goes through its generic array code; the kernels' layer trains MLP A
+    /// 1.8x faster (`benches/RESULTS.md`).
+    const OWN_LINEAR: bool = true;
+
     fn contiguous(t: &burn_ndarray::NdArrayTensor) -> burn_ndarray::NdArrayTensor {
         match t {
             burn_ndarray::NdArrayTensor::F32(storage) if storage.view().is_standard_layout() => {

@@ -6,8 +6,8 @@
 //! backend is that CPU backend of Burn's (`Flex` or `NdArray`, or `Autodiff` over either), they
 //! run hand-written kernels instead, each with its backward pass registered in Burn's autodiff
 //! graph: im2col + GEMM convolution (forward, input gradient and weight gradient) parallel over
-//! the batch, a direct 2x2 max-pool, a fused batch norm and the fully connected layer (its bias
-//! added inside the product), plus Adam's update of a parameter in one pass. The GEMM is the `gemm` crate's
+//! the batch, a direct 2x2 max-pool, a fused batch norm and, on ndarray, the fully connected
+//! layer, plus Adam's update of a parameter in one pass. The GEMM is the `gemm` crate's
 //! (AVX-512, AVX2+FMA or plain code, picked at run time for the CPU), told per call how many
 //! threads to use, so no second thread pool competes with rayon's and no setup call is needed.
 //! The choice is made at run time from the backend type, so models stay generic (`B: Backend`)
@@ -55,8 +55,7 @@ pub fn conv2d<B: Backend>(
 
 /// A fully connected layer, `x [N, I] * weight [I, O] + bias [O]` to `[N, O]`: the product
 /// Burn's `Linear` computes (its `weight` and `bias` are these), as one layer of an MLP or a CNN
-/// head. On flex and ndarray the kernels compute it with the bias added inside the product and
-/// a large product cut into row blocks, one per thread.
+/// head. The kernels' own layer runs on ndarray; flex's matmul is already as fast.
 pub fn linear<B: Backend>(
     x: Tensor<B, 2>,
     weight: Tensor<B, 2>,

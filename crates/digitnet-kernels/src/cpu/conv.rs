@@ -1,4 +1,5 @@
-//! Stride-1 2D convolution by im2col + GEMM, forward and backward, parallel over the batch.
+//! Stride-1 2D convolution by im2col + GEMM, forward and backward, parallel over the batch
+//! (one-channel images go to the direct kernels of [`super::one_channel`] instead).
 //!
 //! The patch matrix is position-major: one row per output position, holding that position's
 //! `k * k * c` input values in (kernel row, kernel column, channel) order, with the weights
@@ -13,6 +14,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::gemm::{View, sgemm};
+use super::one_channel;
 
 /// Sizes of one convolution: input `[n, c, h, w]`, weight `[co, c, k, k]`, `pad` zeros per side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +90,7 @@ thread_local! {
 
 /// Runs `f` on this thread's scratch: a patch matrix of `cols`, a side-by-side output of `wide`
 /// and an image of `image` elements, all of unspecified contents.
-fn with_scratch<R>(
+pub(super) fn with_scratch<R>(
     cols: usize,
     wide: usize,
     image: usize,
@@ -256,6 +258,9 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f
     let mut y = vec![0.0f32; s.n * s.out_len()];
     if s.out_len() == 0 {
         return y;
+    }
+    if one_channel::handles(s) {
+        return one_channel::forward(s, x, weight, bias);
     }
     let weight = to_patch_order(s, weight);
     let threads = rayon::current_num_threads();
@@ -442,6 +447,9 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
     if s.image_len() == 0 || s.out_len() == 0 {
         return zeros();
     }
+    if one_channel::handles(s) {
+        return one_channel::param_grads(s, x, dy);
+    }
     let groups = (x.len() / s.image_len()).div_ceil(g);
     let per_share = groups.div_ceil(rayon::current_num_threads().max(1)).max(1);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
@@ -575,6 +583,10 @@ mod tests {
             (1, 2, 3, 3, 1, 5, 2),
             (20, 6, 7, 7, 5, 3, 1),
             (17, 1, 9, 8, 3, 5, 2),
+            // One channel: direct kernels, 16 output channels at a time (37 = 16 + 16 + 5),
+            // rows of 13 = 8 + 4 + 1 positions.
+            (2, 1, 11, 13, 37, 5, 2),
+            (3, 1, 6, 9, 20, 3, 1),
         ] {
             let s = ConvShape {
                 n,

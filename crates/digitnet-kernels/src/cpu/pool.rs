@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use super::simd::{self, Kernel, Vector16};
+
 /// Pools `x` (`planes` planes of `h x w`); returns the `[planes, h / 2, w / 2]` maxima and, for
 /// each, which of its window's four pixels won (0..4, row-major).
 pub(crate) fn forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>, Vec<u8>) {
@@ -16,28 +18,47 @@ pub(crate) fn forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>
         .zip(arg.par_chunks_mut(ho * wo))
         .zip(x.par_chunks(h * w))
         .for_each(|((y, arg), x)| {
-            for oh in 0..ho {
-                let top = &x[2 * oh * w..][..w];
-                let bottom = &x[(2 * oh + 1) * w..][..w];
-                for ow in 0..wo {
-                    let window = [
-                        top[2 * ow],
-                        top[2 * ow + 1],
-                        bottom[2 * ow],
-                        bottom[2 * ow + 1],
-                    ];
-                    let mut best = 0;
-                    for i in 1..4 {
-                        if window[i] > window[best] {
-                            best = i;
-                        }
-                    }
-                    y[oh * wo + ow] = window[best];
-                    arg[oh * wo + ow] = best as u8;
-                }
-            }
+            simd::dispatch(PoolPlane { x, w, y, arg });
         });
     (y, arg)
+}
+
+/// One plane's 2x2 maxima `y` (`ho x wo`) and winners `arg`, from `x` (rows of `w`).
+struct PoolPlane<'a> {
+    x: &'a [f32],
+    w: usize,
+    y: &'a mut [f32],
+    arg: &'a mut [u8],
+}
+
+impl Kernel for PoolPlane<'_> {
+    type Output = ();
+
+    /// Without branches, so that the compiler can vectorize it. The first of equal maxima (in
+    /// row-major order) wins.
+    #[inline(always)]
+    fn run<S: Vector16>(self, _: S) {
+        let wo = self.w / 2;
+        let rows = self.x.chunks_exact(2 * self.w);
+        let outputs = self
+            .y
+            .chunks_exact_mut(wo)
+            .zip(self.arg.chunks_exact_mut(wo));
+        for (pair, (y, arg)) in rows.zip(outputs) {
+            let (top, bottom) = pair.split_at(self.w);
+            let (top, bottom) = (&top[..2 * wo], &bottom[..2 * wo]);
+            let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            for ((y, arg), (t, b)) in y.iter_mut().zip(arg.iter_mut()).zip(windows) {
+                let (upper, i_upper) = if t[1] > t[0] { (t[1], 1) } else { (t[0], 0) };
+                let (lower, i_lower) = if b[1] > b[0] { (b[1], 3) } else { (b[0], 2) };
+                (*y, *arg) = if lower > upper {
+                    (lower, i_lower)
+                } else {
+                    (upper, i_upper)
+                };
+            }
+        }
+    }
 }
 
 /// The input gradient `[planes, h, w]`: each output gradient goes to its window's winner.
@@ -79,5 +100,18 @@ mod tests {
         want[1] = 10.0;
         want[7] = 20.0;
         assert_eq!(dx, want);
+    }
+
+    #[test]
+    fn the_first_of_equal_maxima_wins() {
+        // Four 2x2 windows side by side in one 2x8 plane: all equal, a tie in the top row, a
+        // tie across the rows, a tie in the bottom row.
+        let x = [
+            3.0, 3.0, 1.0, 2.0, 1.0, 2.0, 0.0, 1.0, //
+            3.0, 3.0, 2.0, 1.0, 2.0, 1.0, 2.0, 2.0,
+        ];
+        let (y, arg) = forward(&x, 1, 2, 8);
+        assert_eq!(y, vec![3.0, 2.0, 2.0, 2.0]);
+        assert_eq!(arg, vec![0, 1, 1, 2]);
     }
 }

@@ -22,6 +22,7 @@ use crate::cpu::adam;
 use crate::cpu::conv::{self, ConvShape};
 use crate::cpu::linear::{self, LinearShape};
 use crate::cpu::norm::{self, NormShape};
+use crate::cpu::one_channel;
 use crate::cpu::pool;
 use crate::host::HostBackend;
 
@@ -89,32 +90,121 @@ pub(crate) fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     padding: usize,
 ) -> Result<Tensor<B, 4>, Conv<B>> {
+    let inputs = (x, weight, bias);
+    if !kernels_take(&inputs, padding) {
+        return Err(inputs);
+    }
+    on_host_backends!(conv2d_on, inputs, padding, false)
+}
+
+/// The convolution and 2x2 max-pool fused, on a host backend for the shapes the fused kernels
+/// take (one input channel), or the inputs back for the two separate ops.
+pub(crate) fn conv2d_max_pool2x2<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    padding: usize,
+) -> Result<Tensor<B, 4>, Conv<B>> {
+    let [n, c, h, w] = x.dims();
+    let [co, _, k, _] = weight.dims();
+    let pad = padding;
+    let fused = one_channel::handles(&ConvShape {
+        n,
+        c,
+        h,
+        w,
+        co,
+        k,
+        pad,
+    });
+    let inputs = (x, weight, bias);
+    if !fused || !kernels_take(&inputs, padding) {
+        return Err(inputs);
+    }
+    on_host_backends!(conv2d_on, inputs, padding, true)
+}
+
+/// Whether the kernels take these convolution inputs: f32 values, a square kernel over the
+/// input's channels, no larger than the padded image.
+fn kernels_take<B: Backend>((x, weight, bias): &Conv<B>, padding: usize) -> bool {
     let [_, c, h, w] = x.dims();
     let [_, wc, k, k2] = weight.dims();
     let fits = c == wc && k == k2 && k <= h + 2 * padding && k <= w + 2 * padding;
     let f32s = x.dtype() == DType::F32
         && weight.dtype() == DType::F32
         && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    if !fits || !f32s {
-        return Err((x, weight, bias));
-    }
-    on_host_backends!(conv2d_on, (x, weight, bias), padding)
+    fits && f32s
 }
 
+/// The convolution (then the max-pool, when `pooled`) on host backend `H`, if `B` is `H` or
+/// autodiff over it.
 fn conv2d_on<B: Backend, H: HostBackend>(
     inputs: Conv<B>,
     padding: usize,
+    pooled: bool,
 ) -> Result<Tensor<B, 4>, Conv<B>> {
     let inputs = match cast::<Conv<B>, Conv<Autodiff<H>>>(inputs) {
-        Ok((x, w, b)) => return Ok(back(conv_autodiff(x, w, b, padding))),
+        Ok((x, w, b)) => return Ok(back(conv_autodiff(x, w, b, padding, pooled))),
         Err(inputs) => inputs,
     };
     match cast::<Conv<B>, Conv<H>>(inputs) {
         Ok((x, w, b)) => {
-            let y = conv_host::<H>(&prim(x), &prim(w), b.map(prim).as_ref(), padding);
+            let (x, w, b) = (prim(x), prim(w), b.map(prim));
+            let y = match pooled {
+                true => conv_pool_host::<H>(&x, &w, b.as_ref(), padding).0,
+                false => conv_host::<H>(&x, &w, b.as_ref(), padding),
+            };
             Ok(back(float::<H, 4>(y)))
         }
         Err(inputs) => Err(inputs),
+    }
+}
+
+/// The pooled convolution and each pooling window's winner.
+fn conv_pool_host<H: HostBackend>(
+    x: &FloatTensor<H>,
+    w: &FloatTensor<H>,
+    b: Option<&FloatTensor<H>>,
+    pad: usize,
+) -> (FloatTensor<H>, Vec<u8>) {
+    count();
+    let s = conv_shape::<H>(x, w, pad);
+    let (x, w) = (H::contiguous(x), H::contiguous(w));
+    let b = b.map(H::contiguous);
+    let (y, winners) = in_pool(|| {
+        one_channel::forward_pooled(&s, H::slice(&x), H::slice(&w), b.as_ref().map(H::slice))
+    });
+    (H::tensor(y, [s.n, s.co, s.ho() / 2, s.wo() / 2]), winners)
+}
+
+/// What the fused convolution and max-pool's backward step needs: the convolution's, and each
+/// pooling window's winner.
+#[derive(Debug, Clone)]
+struct ConvPoolState<H: HostBackend> {
+    conv: ConvState<H>,
+    winners: Arc<Vec<u8>>,
+}
+
+impl<H: HostBackend> LayerGrads<H> for ConvPoolState<H> {
+    fn grads(&self, dy: &FloatTensor<H>, need_x: bool) -> LayerGradients<H> {
+        let conv = &self.conv;
+        let s = conv_shape::<H>(&conv.x, &conv.weight, conv.pad);
+        let dy = H::contiguous(dy);
+        in_pool(|| {
+            let dx = need_x.then(|| {
+                let full = pool::backward(H::slice(&dy), &self.winners, s.n * s.co, s.ho(), s.wo());
+                let w = H::contiguous(&conv.weight);
+                let dx = conv::input_grad(&s, H::slice(&w), &full);
+                H::tensor(dx, [s.n, s.c, s.h, s.w])
+            });
+            let (x, dy) = (H::contiguous(&conv.x), H::slice(&dy));
+            let (dw, db) = one_channel::pooled_param_grads(&s, H::slice(&x), dy, &self.winners);
+            (
+                dx,
+                H::tensor(dw, [s.co, s.c, s.k, s.k]),
+                H::tensor(db, [s.co]),
+            )
+        })
     }
 }
 
@@ -277,27 +367,34 @@ fn tracked_layer<H: HostBackend, S: LayerGrads<H>>(
     }
 }
 
+/// The convolution (then the max-pool, when `pooled`), recorded with its backward step.
 fn conv_autodiff<H: HostBackend>(
     x: Tensor<Autodiff<H>, 4>,
     w: Tensor<Autodiff<H>, 4>,
     b: Option<Tensor<Autodiff<H>, 1>>,
     pad: usize,
+    pooled: bool,
 ) -> Tensor<Autodiff<H>, 4> {
     let x = x.into_primitive().tensor();
     let w = w.into_primitive().tensor();
     let b = b.map(|b| b.into_primitive().tensor());
-    let y = conv_host::<H>(
-        &x.primitive,
-        &w.primitive,
-        b.as_ref().map(|b| &b.primitive),
-        pad,
-    );
-    let state = || ConvState::<H> {
-        x: x.primitive.clone(),
-        weight: w.primitive.clone(),
+    let (xp, wp, bp) = (&x.primitive, &w.primitive, b.as_ref().map(|b| &b.primitive));
+    let conv = || ConvState::<H> {
+        x: xp.clone(),
+        weight: wp.clone(),
         pad,
     };
-    let out = tracked_layer([&x, &w], b.as_ref(), state, y);
+    let out = match pooled {
+        false => tracked_layer([&x, &w], b.as_ref(), conv, conv_host::<H>(xp, wp, bp, pad)),
+        true => {
+            let (y, winners) = conv_pool_host::<H>(xp, wp, bp, pad);
+            let state = || ConvPoolState {
+                conv: conv(),
+                winners: Arc::new(winners),
+            };
+            tracked_layer([&x, &w], b.as_ref(), state, y)
+        }
+    };
     float(out)
 }
 

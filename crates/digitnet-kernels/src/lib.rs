@@ -6,7 +6,8 @@
 //! backend is that CPU backend of Burn's (`Flex` or `NdArray`, or `Autodiff` over either), they
 //! run hand-written kernels instead, each with its backward pass registered in Burn's autodiff
 //! graph: im2col + GEMM convolution (forward, input gradient and weight gradient) parallel over
-//! the batch, a direct 2x2 max-pool, a fused batch norm and, on ndarray, the fully connected
+//! the batch, a direct convolution for one-channel input that can be fused with the 2x2
+//! max-pool after it, a direct 2x2 max-pool, a fused batch norm and, on ndarray, the fully connected
 //! layer, plus Adam's update of a parameter in one pass. The GEMM is the `gemm` crate's
 //! (AVX-512, AVX2+FMA or plain code, picked at run time for the CPU), told per call how many
 //! threads to use, so no second thread pool competes with rayon's and no setup call is needed.
@@ -84,6 +85,27 @@ pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         false => x,
     };
     module::max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+}
+
+/// [`conv2d`] then [`max_pool2x2`]: the same function and gradients, as one step. With the CPU
+/// kernels, a one-channel input (a network's first layer, whose output is the largest tensor
+/// of the model) runs fused: the full-size convolution output is computed image by image in
+/// the cache and never stored, nor is its gradient. Otherwise it is exactly the two calls.
+pub fn conv2d_max_pool2x2<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    padding: usize,
+) -> Tensor<B, 4> {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    let (x, weight, bias) = match uses_own_kernels::<B>() {
+        true => match dispatch::conv2d_max_pool2x2(x, weight, bias, padding) {
+            Ok(y) => return y,
+            Err(inputs) => inputs,
+        },
+        false => (x, weight, bias),
+    };
+    max_pool2x2(conv2d(x, weight, bias, padding))
 }
 
 /// Batch normalisation in training mode over `x [N, C, H, W]` with per-channel `gamma`, `beta`:
@@ -166,7 +188,7 @@ pub fn on_kernel_threads<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R
     f()
 }
 
-/// How many times [`conv2d`], [`max_pool2x2`] or a batch norm ran digitnet's own kernels in this process
+/// How many times [`conv2d`], [`max_pool2x2`], [`conv2d_max_pool2x2`] or a batch norm ran digitnet's own kernels in this process
 /// (for tests that must know the kernels, not Burn's ops, were measured).
 pub fn own_kernel_calls() -> usize {
     #[cfg(any(feature = "flex", feature = "ndarray"))]

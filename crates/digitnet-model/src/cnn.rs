@@ -68,28 +68,17 @@ pub struct ConvBlock<B: Backend> {
 impl<B: Backend> ConvBlock<B> {
     /// Applies the block to `[N, C, H, W]` feature maps.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = match self.square_padding() {
-            Some(padding) => digitnet_kernels::conv2d(
-                x,
-                self.conv.weight.val(),
-                self.conv.bias.as_ref().map(|b| b.val()),
-                padding,
-            ),
-            None => self.conv.forward(x),
-        };
-        if let Some(norm) = &self.norm {
-            x = batch_norm(norm, x);
-        }
         // ReLU after the max-pool: max-pooling commutes with ReLU (relu(max(a, b)) =
         // max(relu(a), relu(b)), ties and gradients included), so this is the same function
         // with the same gradients as ReLU then pool, with the ReLU on a quarter of the values.
-        if let Some(pool) = &self.pool {
-            x = if pool.kernel_size == [2, 2] && pool.stride == [2, 2] && !pool.ceil_mode {
-                digitnet_kernels::max_pool2x2(x)
-            } else {
-                pool.forward(x)
-            };
-        }
+        let mut x = match (self.square_padding(), &self.norm, self.pool_2x2()) {
+            // The convolution and pool as one step (fused on the CPU kernels).
+            (Some(padding), None, true) => {
+                let weight = self.conv.weight.val();
+                digitnet_kernels::conv2d_max_pool2x2(x, weight, self.bias(), padding)
+            }
+            _ => self.max_pool(self.normalise(self.convolve(x))),
+        };
         x = self.activation.forward(x);
         if let Some(dropout) = &self.dropout {
             x = dropout.forward(x);
@@ -99,6 +88,44 @@ impl<B: Backend> ConvBlock<B> {
 }
 
 impl<B: Backend> ConvBlock<B> {
+    /// The convolution alone.
+    fn convolve(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self.square_padding() {
+            Some(padding) => {
+                digitnet_kernels::conv2d(x, self.conv.weight.val(), self.bias(), padding)
+            }
+            None => self.conv.forward(x),
+        }
+    }
+
+    fn bias(&self) -> Option<Tensor<B, 1>> {
+        self.conv.bias.as_ref().map(|b| b.val())
+    }
+
+    /// The batch norm, if the block has one.
+    fn normalise(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match &self.norm {
+            Some(norm) => batch_norm(norm, x),
+            None => x,
+        }
+    }
+
+    /// The max-pool, if the block has one.
+    fn max_pool(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match &self.pool {
+            Some(_) if self.pool_2x2() => digitnet_kernels::max_pool2x2(x),
+            Some(pool) => pool.forward(x),
+            None => x,
+        }
+    }
+
+    /// Whether the block max-pools 2x2 windows with stride 2, the pool the kernels compute.
+    fn pool_2x2(&self) -> bool {
+        self.pool.as_ref().is_some_and(|pool| {
+            pool.kernel_size == [2, 2] && pool.stride == [2, 2] && !pool.ceil_mode
+        })
+    }
+
     /// The block's convolution, batch norm and max-pool (the layers an export writes out).
     #[cfg(feature = "onnx")]
     pub(crate) fn layers(&self) -> (&Conv2d<B>, Option<&BatchNorm<B>>, Option<&MaxPool2d>) {

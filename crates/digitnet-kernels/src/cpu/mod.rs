@@ -5,6 +5,6 @@ pub(crate) mod conv;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod norm;
-mod one_channel;
+pub(crate) mod one_channel;
 pub(crate) mod pool;
 mod simd;

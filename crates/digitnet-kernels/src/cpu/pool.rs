@@ -18,15 +18,28 @@ pub(crate) fn forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>
         .zip(arg.par_chunks_mut(ho * wo))
         .zip(x.par_chunks(h * w))
         .for_each(|((y, arg), x)| {
-            simd::dispatch(PoolPlane { x, w, y, arg });
+            pool_plane(x, w, w, y, arg);
         });
     (y, arg)
 }
 
-/// One plane's 2x2 maxima `y` (`ho x wo`) and winners `arg`, from `x` (rows of `w`).
+/// One plane's 2x2 maxima `y` (`h / 2 x w / 2`) and winners `arg`, from `x`: rows of `w` pixels,
+/// `stride` apart.
+pub(crate) fn pool_plane(x: &[f32], w: usize, stride: usize, y: &mut [f32], arg: &mut [u8]) {
+    simd::dispatch(PoolPlane {
+        x,
+        w,
+        stride,
+        y,
+        arg,
+    });
+}
+
+/// [`pool_plane`]'s loops.
 struct PoolPlane<'a> {
     x: &'a [f32],
     w: usize,
+    stride: usize,
     y: &'a mut [f32],
     arg: &'a mut [u8],
 }
@@ -39,13 +52,14 @@ impl Kernel for PoolPlane<'_> {
     #[inline(always)]
     fn run<S: Vector16>(self, _: S) {
         let wo = self.w / 2;
-        let rows = self.x.chunks_exact(2 * self.w);
+        // A last odd row makes a short chunk, left unpaired: `outputs` has run out by then.
+        let rows = self.x.chunks(2 * self.stride);
         let outputs = self
             .y
             .chunks_exact_mut(wo)
             .zip(self.arg.chunks_exact_mut(wo));
         for (pair, (y, arg)) in rows.zip(outputs) {
-            let (top, bottom) = pair.split_at(self.w);
+            let (top, bottom) = pair.split_at(self.stride);
             let (top, bottom) = (&top[..2 * wo], &bottom[..2 * wo]);
             let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
             for ((y, arg), (t, b)) in y.iter_mut().zip(arg.iter_mut()).zip(windows) {

@@ -98,6 +98,39 @@ fn conv2d_and_its_gradients_match_burn<I: Backend>() {
     }
 }
 
+fn conv2d_max_pool2x2_and_its_gradients_match_burns_two_ops<I: Backend>() {
+    // (batch, in channels, height, width, out channels, kernel, padding, bias): one channel
+    // (fused: 16 channels, 20 = 16 + 4, rows of 33 = three vectors, an odd last row and column
+    // dropped by the pool) and three channels (the two ops, unfused).
+    for (n, c, h, w, co, k, pad, bias) in [
+        (3, 1, 28, 28, 16, 5, 2, true),
+        (2, 1, 9, 7, 20, 3, 1, false),
+        (2, 1, 10, 33, 33, 3, 1, true),
+        (2, 3, 8, 8, 4, 3, 1, true),
+    ] {
+        let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
+        let x = random::<I, _>([n, c, h, w]).require_grad();
+        let weight = random::<I, _>([co, c, k, k]).require_grad();
+        let b = bias.then(|| random::<I, _>([co]).require_grad());
+        let (ho, wo) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+        let upstream = random::<I, _>([n, co, ho / 2, wo / 2]);
+
+        let calls = crate::own_kernel_calls();
+        let ours = crate::conv2d_max_pool2x2(x.clone(), weight.clone(), b.clone(), pad);
+        assert!(crate::own_kernel_calls() > calls, "{case}: Burn's ops ran");
+        let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+        let conv = module::conv2d(x.clone(), weight.clone(), b.clone(), options);
+        let burns = module::max_pool2d(conv, [2, 2], [2, 2], [0, 0], [1, 1], false);
+        assert_eq!(ours.dims(), burns.dims(), "{case}");
+        let params = Params {
+            x: &x,
+            weight: &weight,
+            bias: b.as_ref(),
+        };
+        assert_same_outputs_and_grads(&case, ours, burns, upstream, params);
+    }
+}
+
 fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient<I: Backend>() {
     let x = random::<I, _>([3, 1, 8, 8]);
     let weight = random::<I, _>([4, 1, 3, 3]).require_grad();
@@ -357,6 +390,7 @@ macro_rules! against_burn_on {
             $inner;
             the_kernels_are_in_use,
             conv2d_and_its_gradients_match_burn,
+            conv2d_max_pool2x2_and_its_gradients_match_burns_two_ops,
             conv2d_without_gradients_on_the_input_gives_the_weight_gradient,
             linear_and_its_gradients_match_burn,
             strided_views_are_read_in_their_logical_order,

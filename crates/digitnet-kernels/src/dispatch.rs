@@ -670,7 +670,7 @@ pub(crate) fn linear<B: Backend>(
 }
 
 fn linear_on<B: Backend, H: HostBackend>(inputs: Dense<B>) -> Result<Tensor<B, 2>, Dense<B>> {
-    if !H::OWN_LINEAR {
+    if inputs.0.dims()[0] < H::OWN_LINEAR_MIN_ROWS {
         return Err(inputs);
     }
     let inputs = match cast::<Dense<B>, Dense<Autodiff<H>>>(inputs) {

@@ -8,8 +8,9 @@ use burn::tensor::ops::FloatTensor;
 /// A Burn backend whose float tensors the CPU kernels can read as row-major `f32` slices and
 /// build from `Vec<f32>`s, without copying when the tensor is already contiguous.
 pub(crate) trait HostBackend: Backend {
-    /// Whether [`crate::linear`] runs the kernels' own layer here rather than Burn's matmul.
-    const OWN_LINEAR: bool;
+    /// The fewest rows (images) for which [`crate::linear`] runs the kernels' own layer here;
+    /// fewer go to Burn's matmul.
+    const OWN_LINEAR_MIN_ROWS: usize;
 
     /// `t` with a contiguous row-major buffer: `t` itself (a cheap clone) when it has one, a
     /// copy otherwise. Its [`HostBackend::slice`] is then available.
@@ -44,8 +45,11 @@ pub(crate) trait HostBackend: Backend {
 
 #[cfg(feature = "flex")]
 impl HostBackend for burn_flex::Flex {
-    /// flex's matmul is already the `gemm` crate's, threaded by size as the kernels' would be.
-    const OWN_LINEAR: bool = false;
+    /// flex's matmul is the `gemm` crate's too, but it adds the bias in a second pass and runs a
+    /// weight gradient with few outputs (3136 -> 10) as a slow GEMM; the kernels' layer trains
+    /// CNN A 1.04x and infers MLP A 1.17x faster. A single row is a matrix-vector product, which
+    /// flex's matmul runs faster (`benches/RESULTS.md`).
+    const OWN_LINEAR_MIN_ROWS: usize = 2;
 
     fn contiguous(t: &burn_flex::FlexTensor) -> burn_flex::FlexTensor {
         t.to_contiguous()
@@ -93,7 +97,7 @@ impl HostBackend for burn_flex::Flex {
 impl HostBackend for burn_ndarray::NdArray {
     /// ndarray's matmul goes through its generic array code; the kernels' layer trains MLP A
     /// 1.8x faster (`benches/RESULTS.md`).
-    const OWN_LINEAR: bool = true;
+    const OWN_LINEAR_MIN_ROWS: usize = 1;
 
     fn contiguous(t: &burn_ndarray::NdArrayTensor) -> burn_ndarray::NdArrayTensor {
         match t {

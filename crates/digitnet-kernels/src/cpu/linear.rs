@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{View, sgemm};
+use super::simd::{self, Kernel, LANES, Vector16};
 
 /// The layer's sizes: `n` rows (images) of `i` inputs to `o` outputs.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +88,19 @@ pub(crate) fn input_grad(s: &LinearShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// The weight's and bias's gradients, `dw = x^T * dy` and `db` = the column sums of `dy`.
 pub(crate) fn param_grads(s: &LinearShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let dw = match s.o <= LANES {
+        true => simd::dispatch(FewOutputsWeightGrad { s, x, dy }),
+        false => gemm_weight_grad(s, x, dy),
+    };
+    let mut db = vec![0.0f32; s.o];
+    for row in dy.chunks(s.o.max(1)) {
+        db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+    }
+    (dw, db)
+}
+
+/// `dw = x^T * dy` by GEMM, in row blocks of `dw` when it is large.
+fn gemm_weight_grad(s: &LinearShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dw = vec![0.0f32; s.i * s.o];
     let rows = rows_per_task(s.i, s.n * s.o);
     for_row_blocks(&mut dw, s.o, &[], 0, rows, |dw, _, first| {
@@ -95,11 +109,48 @@ pub(crate) fn param_grads(s: &LinearShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, 
         let xt = View::transposed(&x[first..], s.i);
         sgemm(r, s.n, s.o, xt, View::rows(dy, s.o), 0.0, dw);
     });
-    let mut db = vec![0.0f32; s.o];
-    for row in dy.chunks(s.o.max(1)) {
-        db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+    dw
+}
+
+/// `dw = x^T * dy` for a layer with at most [`LANES`] outputs (a classifier's last layer, such
+/// as 3136 -> 10): sixteen inputs at a time, each output's sums in its own register, so `x` is
+/// read once and `dw` written once. A GEMM of that shape has one short side and runs slowly.
+struct FewOutputsWeightGrad<'a> {
+    s: &'a LinearShape,
+    x: &'a [f32],
+    dy: &'a [f32],
+}
+
+impl Kernel for FewOutputsWeightGrad<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn run<S: Vector16>(self, simd: S) -> Vec<f32> {
+        let LinearShape { n, i, o } = *self.s;
+        let mut dw = vec![0.0f32; i * o];
+        let mut sums = [[0.0f32; LANES]; LANES];
+        for first in (0..i).step_by(LANES) {
+            let width = LANES.min(i - first);
+            let mut acc = [simd.load(&[0.0; LANES]); LANES];
+            for r in 0..n {
+                let mut lanes = [0.0f32; LANES];
+                lanes[..width].copy_from_slice(&self.x[r * i + first..][..width]);
+                let xv = simd.load(&lanes);
+                for (a, &g) in acc[..o].iter_mut().zip(&self.dy[r * o..][..o]) {
+                    *a = simd.mul_add(g, xv, *a);
+                }
+            }
+            for (sum, &a) in sums[..o].iter_mut().zip(&acc[..o]) {
+                simd.store(a, sum);
+            }
+            for (l, row) in dw[first * o..][..width * o].chunks_mut(o).enumerate() {
+                row.iter_mut()
+                    .zip(&sums[..o])
+                    .for_each(|(d, sum)| *d = sum[l]);
+            }
+        }
+        dw
     }
-    (dw, db)
 }
 
 #[cfg(test)]
@@ -126,6 +177,8 @@ mod tests {
             (1000, 784, 128),
             (4099, 64, 33),
             (64, 1, 1),
+            (64, 3136, 10),
+            (5, 37, 16),
         ] {
             let s = LinearShape { n, i, o };
             let (x, w, b, dy) = (

@@ -149,11 +149,13 @@ fn conv2d_without_gradients_on_the_input_gives_the_weight_gradient<I: Backend>()
 }
 
 fn linear_and_its_gradients_match_burn<I: Backend>() {
-    // (rows, inputs, outputs, bias): one image, a training batch, and a batch split across tasks.
+    // (rows, inputs, outputs, bias): one image, a training batch, a batch split across tasks, and
+    // CNN A's head (few outputs: the weight gradient's own kernel).
     for (n, i, o, bias) in [
         (1, 784, 128, true),
         (64, 784, 128, true),
         (1000, 64, 10, false),
+        (64, 3136, 10, true),
     ] {
         let case = format!("{n}x{i}x{o} bias {bias}");
         let x = random::<I, 2>([n, i]).require_grad();

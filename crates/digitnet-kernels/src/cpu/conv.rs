@@ -13,6 +13,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::{View, sgemm};
 use super::one_channel;
 
@@ -120,7 +121,7 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 }
 
 /// Transposes each `[rows, cols]` block of `src` into the same block of `dst` (`[cols, rows]`).
-fn transpose_blocks(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+pub(super) fn transpose_blocks(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     for (src, dst) in src.chunks(rows * cols).zip(dst.chunks_mut(rows * cols)) {
         for (i, row) in src.chunks(cols).enumerate() {
             for (j, &v) in row.iter().enumerate() {
@@ -255,19 +256,35 @@ const SPLIT_MACS: usize = 1 << 20;
 /// `[n, co, ho, wo]`.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (p, r) = (s.positions(), s.patch_len());
+    if one_channel::handles(s) {
+        return one_channel::forward(s, x, weight, bias);
+    }
     let mut y = vec![0.0f32; s.n * s.out_len()];
     if s.out_len() == 0 {
         return y;
     }
-    if one_channel::handles(s) {
-        return one_channel::forward(s, x, weight, bias);
-    }
-    let weight = to_patch_order(s, weight);
     let threads = rayon::current_num_threads();
     if s.n < threads && s.co * r * p >= SPLIT_MACS {
-        forward_split(s, x, &weight, bias, &mut y, threads);
+        forward_split(s, x, &to_patch_order(s, weight), bias, &mut y, threads);
         return y;
     }
+    if direct::handles(s) {
+        direct::forward(s, x, weight, bias, &mut y);
+        return y;
+    }
+    forward_by_patches(s, x, weight, bias, y)
+}
+
+/// [`forward`] by im2col + GEMM, parallel over groups of images, into `y` (zeros).
+fn forward_by_patches(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    mut y: Vec<f32>,
+) -> Vec<f32> {
+    let (p, r) = (s.positions(), s.patch_len());
+    let weight = to_patch_order(s, weight);
     let g = s.group();
     y.par_chunks_mut(g * s.out_len())
         .zip(x.par_chunks(g * s.image_len().max(1)))
@@ -400,11 +417,19 @@ fn forward_split(
 
 /// The input gradient `[n, c, h, w]` for output gradient `dy [n, co, ho, wo]`.
 pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    if s.image_len() == 0 || s.out_len() == 0 {
+        return vec![0.0f32; s.n * s.image_len()];
+    }
+    if direct::input_grad_shape(s).is_some_and(|t| direct::handles(&t)) {
+        return direct::input_grad(s, weight, dy);
+    }
+    input_grad_by_patches(s, weight, dy)
+}
+
+/// [`input_grad`] by GEMM (patch gradients) and col2im, parallel over groups of images.
+fn input_grad_by_patches(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, r) = (s.positions(), s.patch_len());
     let mut dx = vec![0.0f32; s.n * s.image_len()];
-    if s.image_len() == 0 || s.out_len() == 0 {
-        return dx;
-    }
     let g = s.group();
     let weight = to_patch_order(s, weight);
     dx.par_chunks_mut(g * s.image_len())
@@ -587,6 +612,14 @@ mod tests {
             // rows of 13 = 8 + 4 + 1 positions.
             (2, 1, 11, 13, 37, 5, 2),
             (3, 1, 6, 9, 20, 3, 1),
+            // Direct kernels (with AVX-512): CNN A's second layer (two vectors of output
+            // channels; one in its input gradient); a single output row; 9 rows (the last two
+            // overlap) of 13 (two overlapping tiles of 7), both passes; 20 input channels, so
+            // the input gradient takes im2col.
+            (3, 16, 14, 14, 32, 5, 2),
+            (2, 24, 3, 9, 32, 3, 0),
+            (2, 16, 9, 13, 16, 3, 1),
+            (2, 20, 8, 7, 16, 5, 2),
         ] {
             let s = ConvShape {
                 n,

@@ -2,6 +2,7 @@
 
 pub(crate) mod adam;
 pub(crate) mod conv;
+mod direct;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod norm;

@@ -53,6 +53,19 @@ pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
     kernel.run(Plain)
 }
 
+/// Whether this CPU has 32 vector registers of 16 lanes (AVX-512), enough for kernels that keep
+/// a tile of up to 28 vectors of sums in registers.
+pub(crate) fn has_wide_registers() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        pulp::x86::V4::try_new().is_some()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// A kernel and its instruction set, as `pulp` runs it: inlined into a function compiled with
 /// that instruction set enabled.
 struct Run<K, S>(K, S);

@@ -1,0 +1,278 @@
+//! Direct convolution between few channels (at most 32 in, 16 or 32 out), forward and input
+//! gradient, with no patch matrix: CNN A's 16 -> 32 layer, both passes.
+//!
+//! im2col + GEMM copies every input value `k * k` times into a patch matrix, which the GEMM then
+//! packs once more; with 16 or 32 output channels the GEMM also has a short side. Here a tile of
+//! two output rows of seven positions, times one or two vectors of 16 output channels, stays in
+//! registers (up to 28 AVX-512 accumulators) for the whole sum over kernel rows, kernel columns
+//! and input channels. Each step broadcasts one input value and multiplies it by a vector of
+//! weights: the input is read in place from a zero-padded channels-last copy of the image, the
+//! weights from a `[k, k, c, co]` copy of them.
+//!
+//! The input gradient is the same kernel: the full convolution of the output gradient with the
+//! weights flipped and their two channel axes swapped.
+//!
+//! With more channels (64 -> 128, or 32 -> 64 in either pass) im2col + GEMM is as fast or faster
+//! (`benches/RESULTS.md`), so those shapes stay there.
+
+use rayon::prelude::*;
+
+use super::conv::{ConvShape, transpose_blocks, with_scratch};
+use super::simd::{self, Kernel, LANES, Lanes, Vector16};
+
+/// Output positions per row of a tile.
+const NARROW: usize = 7;
+
+/// Whether [`forward`] handles `s`: 2 to 32 input channels, one or two whole vectors of output
+/// channels, output rows of at least [`NARROW`] positions, and a CPU with AVX-512 (with 16
+/// vector registers, AVX2 cannot hold the tiles; im2col + GEMM serves it).
+pub(crate) fn handles(s: &ConvShape) -> bool {
+    (2..=2 * LANES).contains(&s.c)
+        && (s.co == LANES || s.co == 2 * LANES)
+        && s.wo() >= NARROW
+        && s.ho() > 0
+        && simd::has_wide_registers()
+}
+
+/// The shape of the input gradient's convolution: the output gradient (`co` channels, `ho x wo`)
+/// convolved into `c` channels of `h x w`, with `k - 1 - pad` zeros per side.
+pub(crate) fn input_grad_shape(s: &ConvShape) -> Option<ConvShape> {
+    let pad = (s.k - 1).checked_sub(s.pad)?;
+    Some(ConvShape {
+        n: s.n,
+        c: s.co,
+        h: s.ho(),
+        w: s.wo(),
+        co: s.c,
+        k: s.k,
+        pad,
+    })
+}
+
+/// `y = conv(x, weight) + bias`: `x [n, c, h, w]`, `weight [co, c, k, k]`, into
+/// `y [n, co, ho, wo]`. Parallel over the images. Only for shapes that [`handles`] accepts.
+pub(crate) fn forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    convolve(s, x, &weights_by_tap(s, weight), bias, y);
+}
+
+/// The input gradient `[n, c, h, w]` for the output gradient `dy [n, co, ho, wo]` of the
+/// convolution `s` with `weight [co, c, k, k]`. Only where [`input_grad_shape`] gives a shape
+/// that [`handles`] accepts.
+pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let t = input_grad_shape(s).expect("checked by the caller");
+    let mut dx = vec![0.0f32; s.n * s.c * s.h * s.w];
+    convolve(&t, dy, &flipped_by_tap(s, weight), None, &mut dx);
+    dx
+}
+
+/// The convolution `s` of `x` with weights already in `[k, k, c, co]` order, into `y`.
+fn convolve(s: &ConvShape, x: &[f32], taps: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let g = Geometry::of(s);
+    let (image_len, positions) = (s.c * s.h * s.w, g.ho * g.wo);
+    y.par_chunks_mut(s.co * positions)
+        .zip(x.par_chunks(image_len))
+        .for_each(|(y, x)| {
+            with_scratch(0, positions * s.co, g.hp * g.wp * s.c, |_, out, padded| {
+                pad_channels_last(s, &g, x, padded);
+                simd::dispatch(ImageConv {
+                    g: &g,
+                    x: padded,
+                    taps,
+                    bias,
+                    out,
+                });
+                // `[positions, co]` to `[co, positions]`.
+                transpose_blocks(out, positions, s.co, y);
+            })
+        });
+}
+
+/// The sizes the loops use: the zero-padded channels-last image is `hp x wp x c`.
+struct Geometry {
+    c: usize,
+    k: usize,
+    co: usize,
+    ho: usize,
+    wo: usize,
+    hp: usize,
+    wp: usize,
+}
+
+impl Geometry {
+    fn of(s: &ConvShape) -> Self {
+        Self {
+            c: s.c,
+            k: s.k,
+            co: s.co,
+            ho: s.ho(),
+            wo: s.wo(),
+            hp: s.h + 2 * s.pad,
+            wp: s.w + 2 * s.pad,
+        }
+    }
+
+    /// Positions per tile, and where the tiles of a row start: the last tile of a row that is
+    /// not a whole number of tiles overlaps the one before it (its overlap is computed twice and
+    /// stored twice, the same values).
+    fn tiles(&self, width: usize) -> impl Iterator<Item = usize> + use<> {
+        let wo = self.wo;
+        (0..wo.div_ceil(width)).map(move |t| (t * width).min(wo - width))
+    }
+}
+
+/// One image `x` (`[c, h, w]`) channels-last in the middle of `padded` (`[hp, wp, c]`), zeros
+/// around it.
+fn pad_channels_last(s: &ConvShape, g: &Geometry, x: &[f32], padded: &mut [f32]) {
+    padded.fill(0.0);
+    for (ci, plane) in x.chunks(s.h * s.w).enumerate() {
+        for (ih, row) in plane.chunks(s.w).enumerate() {
+            let start = ((ih + s.pad) * g.wp + s.pad) * s.c + ci;
+            for (iw, &v) in row.iter().enumerate() {
+                padded[start + iw * s.c] = v;
+            }
+        }
+    }
+}
+
+/// `[co, c, k, k]` weights as `[k, k, c, co]`: for each tap and input channel, the output
+/// channels side by side.
+fn weights_by_tap(s: &ConvShape, w: &[f32]) -> Vec<f32> {
+    let (c, k, co) = (s.c, s.k, s.co);
+    let mut out = vec![0.0f32; w.len()];
+    for (o, filter) in w.chunks(c * k * k).enumerate() {
+        for (ci, kernel) in filter.chunks(k * k).enumerate() {
+            for (t, &v) in kernel.iter().enumerate() {
+                out[(t * c + ci) * co + o] = v;
+            }
+        }
+    }
+    out
+}
+
+/// The weights of the input gradient's convolution, `[k, k, co, c]`: the forward weights
+/// `[co, c, k, k]` flipped in both spatial axes, output channels now the input side.
+fn flipped_by_tap(s: &ConvShape, w: &[f32]) -> Vec<f32> {
+    let (c, k, co) = (s.c, s.k, s.co);
+    let taps = k * k;
+    let mut out = vec![0.0f32; w.len()];
+    for (o, filter) in w.chunks(c * taps).enumerate() {
+        for (ci, kernel) in filter.chunks(taps).enumerate() {
+            for (t, &v) in kernel.iter().enumerate() {
+                out[((taps - 1 - t) * co + o) * c + ci] = v;
+            }
+        }
+    }
+    out
+}
+
+/// One image's convolution: every tile of every output row, position-major into `out`
+/// (`[ho * wo, co]`).
+struct ImageConv<'a> {
+    g: &'a Geometry,
+    x: &'a [f32],
+    taps: &'a [f32],
+    bias: Option<&'a [f32]>,
+    out: &'a mut [f32],
+}
+
+impl Kernel for ImageConv<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Vector16>(mut self, simd: S) {
+        // 14 or 28 accumulators, and the weights beside them, in 32 registers.
+        match (self.g.co / LANES, self.g.ho >= 2) {
+            (2, true) => self.tiles::<S, 2, 2>(simd),
+            (2, false) => self.tiles::<S, 1, 2>(simd),
+            (_, true) => self.tiles::<S, 2, 1>(simd),
+            (_, false) => self.tiles::<S, 1, 1>(simd),
+        }
+    }
+}
+
+/// Where a tile lies: first output row `oh`, first position `ow`.
+#[derive(Clone, Copy)]
+struct Tile {
+    oh: usize,
+    ow: usize,
+}
+
+impl ImageConv<'_> {
+    /// Every tile of `R` rows of [`NARROW`] positions by all `V` vectors of output channels.
+    /// Like the last tile of a row, the last rows overlap the ones before them when `ho` is not
+    /// a multiple of `R`.
+    #[inline(always)]
+    fn tiles<S: Vector16, const R: usize, const V: usize>(&mut self, simd: S) {
+        let g = self.g;
+        for oh in (0..g.ho.div_ceil(R)).map(|t| (t * R).min(g.ho - R)) {
+            for ow in g.tiles(NARROW) {
+                let sums = self.tile::<S, R, NARROW, V>(simd, Tile { oh, ow });
+                for (r, sums) in sums.iter().enumerate() {
+                    for (m, sums) in sums.iter().enumerate() {
+                        let start = ((oh + r) * g.wo + ow + m) * g.co;
+                        for (v, &sum) in sums.iter().enumerate() {
+                            let lanes: &mut Lanes = (&mut self.out[start + v * LANES..][..LANES])
+                                .try_into()
+                                .expect("16 lanes");
+                            simd.store(sum, lanes);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sums of one tile: `R` rows of `M` positions by `V` vectors of output channels.
+    #[inline(always)]
+    fn tile<S: Vector16, const R: usize, const M: usize, const V: usize>(
+        &self,
+        simd: S,
+        at: Tile,
+    ) -> [[[S::V; V]; M]; R] {
+        let g = self.g;
+        let (c, k, co) = (g.c, g.k, g.co);
+        let row = g.wp * c;
+        let x0 = (at.oh * g.wp + at.ow) * c;
+        // Every read below: input values up to
+        // `x0 + (k - 2 + R) * row + (k - 2 + M) * c + c - 1`, weights up to
+        // `(k * k - 1) * c * co + (c - 1) * co + V * LANES - 1`.
+        assert!(at.ow + M <= g.wo && at.oh + R <= g.ho && V * LANES == co);
+        assert!(x0 + (k - 2 + R) * row + (k - 1 + M) * c <= self.x.len());
+        assert!(k * k * c * co <= self.taps.len());
+        let init: [S::V; V] = std::array::from_fn(|v| match self.bias {
+            Some(b) => simd.load(b[v * LANES..][..LANES].try_into().expect("16")),
+            None => simd.load(&[0.0; LANES]),
+        });
+        let mut acc = [[init; M]; R];
+        let (xp, wp) = (self.x.as_ptr(), self.taps.as_ptr());
+        for ki in 0..k {
+            for kj in 0..k {
+                let xs = x0 + ki * row + kj * c;
+                let ws = (ki * k + kj) * c * co;
+                for ci in 0..c {
+                    // SAFETY: within the bounds asserted above (`ci < c`, `r < R`, `m < M`,
+                    // `v < V`).
+                    let w: [S::V; V] = std::array::from_fn(|v| {
+                        simd.load(unsafe { &*wp.add(ws + ci * co + v * LANES).cast::<Lanes>() })
+                    });
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        for (m, acc) in acc.iter_mut().enumerate() {
+                            // SAFETY: as above.
+                            let p = unsafe { *xp.add(xs + r * row + m * c + ci) };
+                            for (acc, &w) in acc.iter_mut().zip(&w) {
+                                *acc = simd.mul_add(p, w, *acc);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+}

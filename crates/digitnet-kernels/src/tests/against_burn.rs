@@ -77,6 +77,8 @@ fn conv2d_and_its_gradients_match_burn<I: Backend>() {
         (22, 3, 5, 6, 4, 3, 1, true),
         (20, 6, 7, 7, 5, 3, 1, false),
         (64, 2, 14, 14, 3, 3, 1, true),
+        // CNN A's second layer (a direct kernel with AVX-512), with bias.
+        (4, 16, 14, 14, 32, 5, 2, true),
     ] {
         let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
         let x = random::<I, _>([n, c, h, w]).require_grad();
@@ -101,12 +103,13 @@ fn conv2d_and_its_gradients_match_burn<I: Backend>() {
 fn conv2d_max_pool2x2_and_its_gradients_match_burns_two_ops<I: Backend>() {
     // (batch, in channels, height, width, out channels, kernel, padding, bias): one channel
     // (fused: 16 channels, 20 = 16 + 4, rows of 33 = three vectors, an odd last row and column
-    // dropped by the pool) and three channels (the two ops, unfused).
+    // dropped by the pool), three channels (the two ops, unfused) and CNN A's second layer.
     for (n, c, h, w, co, k, pad, bias) in [
         (3, 1, 28, 28, 16, 5, 2, true),
         (2, 1, 9, 7, 20, 3, 1, false),
         (2, 1, 10, 33, 33, 3, 1, true),
         (2, 3, 8, 8, 4, 3, 1, true),
+        (2, 16, 14, 14, 32, 5, 2, true),
     ] {
         let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");
         let x = random::<I, _>([n, c, h, w]).require_grad();

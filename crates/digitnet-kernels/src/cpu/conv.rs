@@ -466,15 +466,38 @@ fn input_grad_by_patches(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// order. The shares are fixed by the thread count, not by rayon's work stealing, so the same
 /// batch always sums in the same order and training is reproducible.
 pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (p, r) = (s.positions(), s.patch_len());
-    let g = s.group();
-    let zeros = || (vec![0.0f32; s.co * r], vec![0.0f32; s.co]);
     if s.image_len() == 0 || s.out_len() == 0 {
-        return zeros();
+        return (vec![0.0f32; s.co * s.patch_len()], vec![0.0f32; s.co]);
     }
     if one_channel::handles(s) {
         return one_channel::param_grads(s, x, dy);
     }
+    if direct::handles_param_grads(s) {
+        return direct::param_grads(s, x, dy);
+    }
+    param_grads_by_patches(s, x, dy)
+}
+
+/// The sum of per-thread partial `(weight, bias)` gradients, added in the order given (`zeros`
+/// when there are none), so that the result does not depend on which thread finished first.
+pub(super) fn sum_in_order(
+    partials: Vec<(Vec<f32>, Vec<f32>)>,
+    zeros: impl FnOnce() -> (Vec<f32>, Vec<f32>),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut partials = partials.into_iter();
+    let (mut dw, mut db) = partials.next().unwrap_or_else(zeros);
+    for (dw2, db2) in partials {
+        dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
+    }
+    (dw, db)
+}
+
+/// [`param_grads`] by im2col + GEMM, one partial sum per thread over its share of the batch.
+fn param_grads_by_patches(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (p, r) = (s.positions(), s.patch_len());
+    let g = s.group();
+    let zeros = || (vec![0.0f32; s.co * r], vec![0.0f32; s.co]);
     let groups = (x.len() / s.image_len()).div_ceil(g);
     let per_share = groups.div_ceil(rayon::current_num_threads().max(1)).max(1);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
@@ -512,12 +535,7 @@ pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
             )
         })
         .collect();
-    let mut partials = partials.into_iter();
-    let (mut dw, mut db) = partials.next().unwrap_or_else(zeros);
-    for (dw2, db2) in partials {
-        dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
-        db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
-    }
+    let (dw, db) = sum_in_order(partials, zeros);
     (from_patch_order(s, &dw), db)
 }
 
@@ -614,8 +632,8 @@ mod tests {
             (3, 1, 6, 9, 20, 3, 1),
             // Direct kernels (with AVX-512): CNN A's second layer (two vectors of output
             // channels; one in its input gradient); a single output row; 9 rows (the last two
-            // overlap) of 13 (two overlapping tiles of 7), both passes; 20 input channels, so
-            // the input gradient takes im2col.
+            // overlap) of 13 (two overlapping tiles of 7), all three passes; 20 input channels,
+            // so the input gradient and the weight gradient take im2col.
             (3, 16, 14, 14, 32, 5, 2),
             (2, 24, 3, 9, 32, 3, 0),
             (2, 16, 9, 13, 16, 3, 1),

@@ -1,5 +1,5 @@
-//! Direct convolution between few channels (at most 32 in, 16 or 32 out), forward and input
-//! gradient, with no patch matrix: CNN A's 16 -> 32 layer, both passes.
+//! Direct convolution between few channels (at most 32 in, 16 or 32 out), forward, input
+//! gradient and weight gradient, with no patch matrix: CNN A's 16 -> 32 layer.
 //!
 //! im2col + GEMM copies every input value `k * k` times into a patch matrix, which the GEMM then
 //! packs once more; with 16 or 32 output channels the GEMM also has a short side. Here a tile of
@@ -10,14 +10,16 @@
 //! weights from a `[k, k, c, co]` copy of them.
 //!
 //! The input gradient is the same kernel: the full convolution of the output gradient with the
-//! weights flipped and their two channel axes swapped.
+//! weights flipped and their two channel axes swapped. The weight gradient holds, for one tap and
+//! eight input channels, the sums for every output channel in registers over all positions of an
+//! image.
 //!
 //! With more channels (64 -> 128, or 32 -> 64 in either pass) im2col + GEMM is as fast or faster
 //! (`benches/RESULTS.md`), so those shapes stay there.
 
 use rayon::prelude::*;
 
-use super::conv::{ConvShape, transpose_blocks, with_scratch};
+use super::conv::{ConvShape, sum_in_order, transpose_blocks, with_scratch};
 use super::simd::{self, Kernel, LANES, Lanes, Vector16};
 
 /// Output positions per row of a tile.
@@ -269,6 +271,157 @@ impl ImageConv<'_> {
                                 *acc = simd.mul_add(p, w, *acc);
                             }
                         }
+                    }
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// Input channels per tile of the weight gradient: one tap, eight consecutive channels, by all
+/// vectors of output channels (8 or 16 accumulators).
+const CHANNELS_PER_TILE: usize = 8;
+
+/// Whether [`param_grads`] handles `s`: the shapes [`handles`] accepts, with input channels in
+/// whole tiles of [`CHANNELS_PER_TILE`].
+pub(crate) fn handles_param_grads(s: &ConvShape) -> bool {
+    handles(s) && s.c.is_multiple_of(CHANNELS_PER_TILE)
+}
+
+/// The weight gradient `[co, c, k, k]` and bias gradient `[co]` for input `x [n, c, h, w]` and
+/// output gradient `dy [n, co, ho, wo]`, with no patch matrix: each tile's sums over every
+/// position of an image stay in registers. One partial sum per thread over a share of the batch
+/// fixed by the thread count, added in order, so a batch always sums in the same order. Only
+/// where [`handles_param_grads`] accepts `s`.
+pub(crate) fn param_grads(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let g = Geometry::of(s);
+    let positions = g.ho * g.wo;
+    let (image_len, out_len) = (s.c * s.h * s.w, s.co * positions);
+    let zeros = || (vec![0.0f32; s.k * s.k * s.c * s.co], vec![0.0f32; s.co]);
+    let per_share = s.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+        .par_chunks(per_share * image_len)
+        .zip(dy.par_chunks(per_share * out_len))
+        .map(|(x, dy)| {
+            with_scratch(0, out_len, g.hp * g.wp * s.c, |_, dy_t, padded| {
+                let (mut dw, mut db) = zeros();
+                for (x, dy) in x.chunks(image_len).zip(dy.chunks(out_len)) {
+                    pad_channels_last(s, &g, x, padded);
+                    // `[co, positions]` to `[positions, co]`.
+                    transpose_blocks(dy, s.co, positions, dy_t);
+                    for (b, row) in db.iter_mut().zip(dy.chunks(positions)) {
+                        *b += row.iter().sum::<f32>();
+                    }
+                    simd::dispatch(ImageWeightGrad {
+                        g: &g,
+                        x: padded,
+                        dy: dy_t,
+                        dw: &mut dw,
+                    });
+                }
+                (dw, db)
+            })
+        })
+        .collect();
+    let (dw, db) = sum_in_order(partials, zeros);
+    (weights_from_taps(s, &dw), db)
+}
+
+/// `[k, k, c, co]` weights (as [`weights_by_tap`] makes them) back to `[co, c, k, k]`.
+fn weights_from_taps(s: &ConvShape, taps: &[f32]) -> Vec<f32> {
+    let (c, k, co) = (s.c, s.k, s.co);
+    let mut out = vec![0.0f32; taps.len()];
+    for (o, filter) in out.chunks_mut(c * k * k).enumerate() {
+        for (ci, kernel) in filter.chunks_mut(k * k).enumerate() {
+            for (t, v) in kernel.iter_mut().enumerate() {
+                *v = taps[(t * c + ci) * co + o];
+            }
+        }
+    }
+    out
+}
+
+/// One image's weight gradient, added to `dw` (`[k, k, c, co]`): `x` is the zero-padded
+/// channels-last image (`[hp, wp, c]`), `dy` its output gradient position-major
+/// (`[ho * wo, co]`).
+struct ImageWeightGrad<'a> {
+    g: &'a Geometry,
+    x: &'a [f32],
+    dy: &'a [f32],
+    dw: &'a mut [f32],
+}
+
+impl Kernel for ImageWeightGrad<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Vector16>(self, simd: S) {
+        match self.g.co / LANES {
+            2 => self.tiles::<S, 2>(simd),
+            _ => self.tiles::<S, 1>(simd),
+        }
+    }
+}
+
+impl ImageWeightGrad<'_> {
+    /// Every tile: each tap, by each run of [`CHANNELS_PER_TILE`] input channels, by all `V`
+    /// vectors of output channels.
+    #[inline(always)]
+    fn tiles<S: Vector16, const V: usize>(self, simd: S) {
+        let g = self.g;
+        for tap in 0..g.k * g.k {
+            for ci in (0..g.c).step_by(CHANNELS_PER_TILE) {
+                let sums = self.tile::<S, V>(simd, tap, ci);
+                let start = (tap * g.c + ci) * g.co;
+                let rows = self.dw[start..][..CHANNELS_PER_TILE * g.co].chunks_mut(g.co);
+                for (row, sums) in rows.zip(&sums) {
+                    for (lanes, &sum) in row.chunks_mut(LANES).zip(sums) {
+                        let lanes: &mut Lanes = lanes.try_into().expect("16 lanes");
+                        // `1 * sum + dw`, rounded once: the same as adding.
+                        let total = simd.mul_add(1.0, sum, simd.load(lanes));
+                        simd.store(total, lanes);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sums over every output position of `x[position + tap, ci + j] * dy[position, o]`
+    /// for the [`CHANNELS_PER_TILE`] channels `j` from `ci` and the `V` vectors of `o`.
+    #[inline(always)]
+    fn tile<S: Vector16, const V: usize>(
+        &self,
+        simd: S,
+        tap: usize,
+        ci: usize,
+    ) -> [[S::V; V]; CHANNELS_PER_TILE] {
+        let g = self.g;
+        let (c, co) = (g.c, g.co);
+        let (ki, kj) = (tap / g.k, tap % g.k);
+        let x0 = (ki * g.wp + kj) * c + ci;
+        // Every read below: input values up to
+        // `x0 + ((ho - 1) * wp + wo - 1) * c + CHANNELS_PER_TILE - 1`, output gradients up to
+        // `(ho * wo - 1) * co + V * LANES - 1`.
+        assert!(V * LANES == co && ci + CHANNELS_PER_TILE <= c && tap < g.k * g.k);
+        assert!(x0 + ((g.ho - 1) * g.wp + g.wo - 1) * c + CHANNELS_PER_TILE <= self.x.len());
+        assert!(g.ho * g.wo * co <= self.dy.len());
+        let mut acc = [[simd.load(&[0.0; LANES]); V]; CHANNELS_PER_TILE];
+        let (xp, dp) = (self.x.as_ptr(), self.dy.as_ptr());
+        for oh in 0..g.ho {
+            for ow in 0..g.wo {
+                let xs = x0 + (oh * g.wp + ow) * c;
+                let ds = (oh * g.wo + ow) * co;
+                // SAFETY: within the bounds asserted above (`oh < ho`, `ow < wo`, `v < V`,
+                // `j < CHANNELS_PER_TILE`).
+                let d: [S::V; V] = std::array::from_fn(|v| {
+                    simd.load(unsafe { &*dp.add(ds + v * LANES).cast::<Lanes>() })
+                });
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    let p = unsafe { *xp.add(xs + j) };
+                    for (acc, &d) in acc.iter_mut().zip(&d) {
+                        *acc = simd.mul_add(p, d, *acc);
                     }
                 }
             }

@@ -638,6 +638,8 @@ mod tests {
             (2, 24, 3, 9, 32, 3, 0),
             (2, 16, 9, 13, 16, 3, 1),
             (2, 20, 8, 7, 16, 5, 2),
+            // The direct weight gradient over four vectors (the other passes take im2col).
+            (3, 8, 5, 6, 64, 3, 1),
         ] {
             let s = ConvShape {
                 n,

@@ -11,8 +11,8 @@
 //!
 //! The input gradient is the same kernel: the full convolution of the output gradient with the
 //! weights flipped and their two channel axes swapped. The weight gradient holds, for one tap and
-//! eight input channels, the sums for every output channel in registers over all positions of an
-//! image.
+//! four or eight input channels, the sums for every output channel in registers over all
+//! positions of an image; it also serves 64 output channels.
 //!
 //! With more channels (64 -> 128, or 32 -> 64 in either pass) im2col + GEMM is as fast or faster
 //! (`benches/RESULTS.md`), so those shapes stay there.
@@ -279,14 +279,21 @@ impl ImageConv<'_> {
     }
 }
 
-/// Input channels per tile of the weight gradient: one tap, eight consecutive channels, by all
-/// vectors of output channels (8 or 16 accumulators).
+/// Input channels of the weight gradient's tiles come in runs of this many (a tile takes 8 of
+/// them by one or two vectors of output channels, or 4 by four vectors: 8 or 16 accumulators).
 const CHANNELS_PER_TILE: usize = 8;
 
-/// Whether [`param_grads`] handles `s`: the shapes [`handles`] accepts, with input channels in
-/// whole tiles of [`CHANNELS_PER_TILE`].
+/// Whether [`param_grads`] handles `s`: input channels in whole runs of [`CHANNELS_PER_TILE`], at
+/// most 64 of them; one, two or four vectors of output channels; a CPU with AVX-512. Unlike the
+/// forward pass, 64 output channels gain here too (CNN A's third layer, the second layer of CNN
+/// B and the default CNN): the sum over positions reads one broadcast per 4 FMAs.
 pub(crate) fn handles_param_grads(s: &ConvShape) -> bool {
-    handles(s) && s.c.is_multiple_of(CHANNELS_PER_TILE)
+    (s.co == LANES || s.co == 2 * LANES || s.co == 4 * LANES)
+        && s.c.is_multiple_of(CHANNELS_PER_TILE)
+        && s.c <= 64
+        && s.ho() > 0
+        && s.wo() > 0
+        && simd::has_wide_registers()
 }
 
 /// The weight gradient `[co, c, k, k]` and bias gradient `[co]` for input `x [n, c, h, w]` and
@@ -358,23 +365,24 @@ impl Kernel for ImageWeightGrad<'_> {
     #[inline(always)]
     fn run<S: Vector16>(self, simd: S) {
         match self.g.co / LANES {
-            2 => self.tiles::<S, 2>(simd),
-            _ => self.tiles::<S, 1>(simd),
+            4 => self.tiles::<S, 4, 4>(simd),
+            2 => self.tiles::<S, 2, 8>(simd),
+            _ => self.tiles::<S, 1, 8>(simd),
         }
     }
 }
 
 impl ImageWeightGrad<'_> {
-    /// Every tile: each tap, by each run of [`CHANNELS_PER_TILE`] input channels, by all `V`
-    /// vectors of output channels.
+    /// Every tile: each tap, by each run of `J` input channels, by all `V` vectors of output
+    /// channels.
     #[inline(always)]
-    fn tiles<S: Vector16, const V: usize>(self, simd: S) {
+    fn tiles<S: Vector16, const V: usize, const J: usize>(self, simd: S) {
         let g = self.g;
         for tap in 0..g.k * g.k {
-            for ci in (0..g.c).step_by(CHANNELS_PER_TILE) {
-                let sums = self.tile::<S, V>(simd, tap, ci);
+            for ci in (0..g.c).step_by(J) {
+                let sums = self.tile::<S, V, J>(simd, tap, ci);
                 let start = (tap * g.c + ci) * g.co;
-                let rows = self.dw[start..][..CHANNELS_PER_TILE * g.co].chunks_mut(g.co);
+                let rows = self.dw[start..][..J * g.co].chunks_mut(g.co);
                 for (row, sums) in rows.zip(&sums) {
                     for (lanes, &sum) in row.chunks_mut(LANES).zip(sums) {
                         let lanes: &mut Lanes = lanes.try_into().expect("16 lanes");
@@ -388,32 +396,32 @@ impl ImageWeightGrad<'_> {
     }
 
     /// The sums over every output position of `x[position + tap, ci + j] * dy[position, o]`
-    /// for the [`CHANNELS_PER_TILE`] channels `j` from `ci` and the `V` vectors of `o`.
+    /// for the `J` channels `j` from `ci` and the `V` vectors of `o`.
     #[inline(always)]
-    fn tile<S: Vector16, const V: usize>(
+    fn tile<S: Vector16, const V: usize, const J: usize>(
         &self,
         simd: S,
         tap: usize,
         ci: usize,
-    ) -> [[S::V; V]; CHANNELS_PER_TILE] {
+    ) -> [[S::V; V]; J] {
         let g = self.g;
         let (c, co) = (g.c, g.co);
         let (ki, kj) = (tap / g.k, tap % g.k);
         let x0 = (ki * g.wp + kj) * c + ci;
         // Every read below: input values up to
-        // `x0 + ((ho - 1) * wp + wo - 1) * c + CHANNELS_PER_TILE - 1`, output gradients up to
+        // `x0 + ((ho - 1) * wp + wo - 1) * c + J - 1`, output gradients up to
         // `(ho * wo - 1) * co + V * LANES - 1`.
-        assert!(V * LANES == co && ci + CHANNELS_PER_TILE <= c && tap < g.k * g.k);
-        assert!(x0 + ((g.ho - 1) * g.wp + g.wo - 1) * c + CHANNELS_PER_TILE <= self.x.len());
+        assert!(V * LANES == co && ci + J <= c && tap < g.k * g.k);
+        assert!(x0 + ((g.ho - 1) * g.wp + g.wo - 1) * c + J <= self.x.len());
         assert!(g.ho * g.wo * co <= self.dy.len());
-        let mut acc = [[simd.load(&[0.0; LANES]); V]; CHANNELS_PER_TILE];
+        let mut acc = [[simd.load(&[0.0; LANES]); V]; J];
         let (xp, dp) = (self.x.as_ptr(), self.dy.as_ptr());
         for oh in 0..g.ho {
             for ow in 0..g.wo {
                 let xs = x0 + (oh * g.wp + ow) * c;
                 let ds = (oh * g.wo + ow) * co;
                 // SAFETY: within the bounds asserted above (`oh < ho`, `ow < wo`, `v < V`,
-                // `j < CHANNELS_PER_TILE`).
+                // `j < J`).
                 let d: [S::V; V] = std::array::from_fn(|v| {
                     simd.load(unsafe { &*dp.add(ds + v * LANES).cast::<Lanes>() })
                 });

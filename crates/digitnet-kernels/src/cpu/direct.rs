@@ -14,8 +14,8 @@
 //! four or eight input channels, the sums for every output channel in registers over all
 //! positions of an image; it also serves 64 output channels.
 //!
-//! With more channels (64 -> 128, or 32 -> 64 in either pass) im2col + GEMM is as fast or faster
-//! (`benches/RESULTS.md`), so those shapes stay there.
+//! With more channels (64 -> 128, or 32 -> 64 in the forward pass and the input gradient)
+//! im2col + GEMM is as fast or faster (`benches/RESULTS.md`), so those passes stay there.
 
 use rayon::prelude::*;
 

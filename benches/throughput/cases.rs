@@ -81,6 +81,9 @@ impl BackendJob for Cases {
             }
             let items64: Vec<MnistItem> = items.iter().cycle().take(64).cloned().collect();
             crate::phases::profile::<B>(kind, preset, &items64, &batcher, args.seconds, device)?;
+            if args.layers {
+                crate::layers::profile::<B>(kind, preset, args.seconds, device);
+            }
 
             let model = preset.config().init::<B>(device)?.valid();
             for &n in &args.infer_batches {

@@ -20,6 +20,8 @@
 //! RESULT <backend> - peak-gflops <GFLOP/s>         with --peak: a 2048^3 matmul on all threads
 //! RESULT <backend> <model> flops-per-image <FLOP>  one image's forward pass (flops.rs)
 //! PHASE  <backend> <model> <phase> <ms>            where a batch-64 training step's time goes
+//! LAYER  <backend> <model> conv<i> <shape> <pass> <ms>  with --layers: each convolution at 64
+//!                                                  images, forward and backward
 //! ```
 //!
 //! Data: real MNIST from `DIGITNET_DATA_DIR` when set, else the committed 2,000-image sample.
@@ -28,6 +30,7 @@
 mod cases;
 mod epoch;
 mod flops;
+mod layers;
 mod phases;
 
 use std::time::{Duration, Instant};
@@ -78,6 +81,9 @@ pub struct Args {
     /// and print its figures.
     #[arg(long, num_args = 3, value_names = ["BACKEND", "MODEL", "PATH"], hide = true)]
     epoch_child: Vec<String>,
+    /// Also time each convolution of the CNNs at 64 images, forward and backward (`LAYER`).
+    #[arg(long)]
+    layers: bool,
     /// Also measure the backend's peak rate: a 2048^3 matrix product (`peak-gflops`).
     #[arg(long)]
     peak: bool,

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::direct;
 use super::gemm::{View, sgemm};
 use super::one_channel;
+use super::transpose::transpose_blocks;
 
 /// Sizes of one convolution: input `[n, c, h, w]`, weight `[co, c, k, k]`, `pad` zeros per side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,17 +118,6 @@ pub(super) fn with_scratch<R>(
 fn grow(v: &mut Vec<f32>, len: usize) {
     if v.len() < len {
         v.resize(len, 0.0);
-    }
-}
-
-/// Transposes each `[rows, cols]` block of `src` into the same block of `dst` (`[cols, rows]`).
-pub(super) fn transpose_blocks(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    for (src, dst) in src.chunks(rows * cols).zip(dst.chunks_mut(rows * cols)) {
-        for (i, row) in src.chunks(cols).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                dst[j * rows + i] = v;
-            }
-        }
     }
 }
 

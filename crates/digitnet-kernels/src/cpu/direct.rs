@@ -19,8 +19,9 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvShape, sum_in_order, transpose_blocks, with_scratch};
+use super::conv::{ConvShape, sum_in_order, with_scratch};
 use super::simd::{self, Kernel, LANES, Lanes, Vector16};
+use super::transpose::transpose_blocks;
 
 /// Output positions per row of a tile.
 const NARROW: usize = 7;

@@ -9,3 +9,4 @@ pub(crate) mod norm;
 pub(crate) mod one_channel;
 pub(crate) mod pool;
 mod simd;
+mod transpose;

@@ -630,6 +630,11 @@ mod tests {
             (2, 20, 8, 7, 16, 5, 2),
             // The direct weight gradient over four vectors (the other passes take im2col).
             (3, 8, 5, 6, 64, 3, 1),
+            // 5x5 kernels, one output row at a time: CNN A's third layer (two halves of 64
+            // output channels; 64 input channels in its input gradient), every pass direct; 40
+            // input channels, rows of 9 (two overlapping tiles), the other passes im2col.
+            (3, 32, 7, 7, 64, 5, 2),
+            (2, 40, 5, 9, 64, 5, 2),
         ] {
             let s = ConvShape {
                 n,

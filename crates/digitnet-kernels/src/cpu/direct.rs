@@ -1,20 +1,26 @@
-//! Direct convolution between few channels (at most 32 in, 16 or 32 out), forward, input
-//! gradient and weight gradient, with no patch matrix: CNN A's 16 -> 32 layer.
+//! Direct convolution between few channels, forward, input gradient and weight gradient, with no
+//! patch matrix: CNN A's 16 -> 32 and 32 -> 64 layers.
 //!
 //! im2col + GEMM copies every input value `k * k` times into a patch matrix, which the GEMM then
 //! packs once more; with 16 or 32 output channels the GEMM also has a short side. Here a tile of
-//! two output rows of seven positions, times one or two vectors of 16 output channels, stays in
-//! registers (up to 28 AVX-512 accumulators) for the whole sum over kernel rows, kernel columns
-//! and input channels. Each step broadcasts one input value and multiplies it by a vector of
-//! weights: the input is read in place from a zero-padded channels-last copy of the image, the
-//! weights from a `[k, k, c, co]` copy of them.
+//! output positions times one or two vectors of 16 output channels stays in AVX-512 registers
+//! for the whole sum over kernel rows, kernel columns and input channels, reading the input in
+//! place from a zero-padded channels-last copy of the image and the weights from a
+//! `[k, k, c, co]` copy of them.
+//!
+//! For 5x5 kernels (up to 64 input channels, 16, 32 or 64 output channels, the last as two
+//! halves) a tile is seven positions of one output row, and a kernel row's five taps of weights
+//! stay in registers beside its 7 or 14 accumulators: each input value is broadcast once and
+//! feeds up to five taps' FMAs. Other kernels (up to 32 input channels, 16 or 32 output
+//! channels) take tiles of two rows of seven positions (up to 28 accumulators), one broadcast
+//! per tap and position.
 //!
 //! The input gradient is the same kernel: the full convolution of the output gradient with the
 //! weights flipped and their two channel axes swapped. The weight gradient holds, for one tap and
 //! four or eight input channels, the sums for every output channel in registers over all
 //! positions of an image; it also serves 64 output channels.
 //!
-//! With more channels (64 -> 128, or 32 -> 64 in the forward pass and the input gradient)
+//! With more channels (64 -> 128, and the 3x3 32 -> 64 layers' forward pass and input gradient)
 //! im2col + GEMM is as fast or faster (`benches/RESULTS.md`), so those passes stay there.
 
 use rayon::prelude::*;
@@ -26,12 +32,18 @@ use super::transpose::transpose_blocks;
 /// Output positions per row of a tile.
 const NARROW: usize = 7;
 
-/// Whether [`forward`] handles `s`: 2 to 32 input channels, one or two whole vectors of output
-/// channels, output rows of at least [`NARROW`] positions, and a CPU with AVX-512 (with 16
-/// vector registers, AVX2 cannot hold the tiles; im2col + GEMM serves it).
+/// The kernel side whose tiles keep a kernel row's taps in registers ([`ImageConv::row_tile`]).
+const ROW_KERNEL: usize = 5;
+
+/// Whether [`forward`] handles `s`: 2 to 32 input channels and one or two whole vectors of
+/// output channels (5x5 kernels: up to 64 input channels, and four vectors too), output rows of
+/// at least [`NARROW`] positions, and a CPU with AVX-512 (with 16 vector registers, AVX2 cannot
+/// hold the tiles; im2col + GEMM serves it).
 pub(crate) fn handles(s: &ConvShape) -> bool {
-    (2..=2 * LANES).contains(&s.c)
-        && (s.co == LANES || s.co == 2 * LANES)
+    let by_rows = s.k == ROW_KERNEL;
+    let most = if by_rows { 4 * LANES } else { 2 * LANES };
+    (2..=most).contains(&s.c)
+        && (s.co == LANES || s.co == 2 * LANES || (by_rows && s.co == 4 * LANES))
         && s.wo() >= NARROW
         && s.ho() > 0
         && simd::has_wide_registers()
@@ -189,6 +201,13 @@ impl Kernel for ImageConv<'_> {
 
     #[inline(always)]
     fn run<S: Vector16>(mut self, simd: S) {
+        // A kernel row's taps in registers: 7 or 14 accumulators and 5 or 10 weight vectors.
+        // (A tile of 14 positions by one vector spills: the compiler stops unrolling.)
+        match (self.g.co / LANES, self.g.k) {
+            (1, ROW_KERNEL) => return self.row_tiles::<S, NARROW, ROW_KERNEL, 1>(simd),
+            (_, ROW_KERNEL) => return self.row_tiles::<S, NARROW, ROW_KERNEL, 2>(simd),
+            _ => {}
+        }
         // 14 or 28 accumulators, and the weights beside them, in 32 registers.
         match (self.g.co / LANES, self.g.ho >= 2) {
             (2, true) => self.tiles::<S, 2, 2>(simd),
@@ -199,11 +218,12 @@ impl Kernel for ImageConv<'_> {
     }
 }
 
-/// Where a tile lies: first output row `oh`, first position `ow`.
+/// Where a tile lies: first output row `oh`, first position `ow`, first output channel `o`.
 #[derive(Clone, Copy)]
 struct Tile {
     oh: usize,
     ow: usize,
+    o: usize,
 }
 
 impl ImageConv<'_> {
@@ -215,20 +235,103 @@ impl ImageConv<'_> {
         let g = self.g;
         for oh in (0..g.ho.div_ceil(R)).map(|t| (t * R).min(g.ho - R)) {
             for ow in g.tiles(NARROW) {
-                let sums = self.tile::<S, R, NARROW, V>(simd, Tile { oh, ow });
+                let sums = self.tile::<S, R, NARROW, V>(simd, Tile { oh, ow, o: 0 });
                 for (r, sums) in sums.iter().enumerate() {
-                    for (m, sums) in sums.iter().enumerate() {
-                        let start = ((oh + r) * g.wo + ow + m) * g.co;
-                        for (v, &sum) in sums.iter().enumerate() {
-                            let lanes: &mut Lanes = (&mut self.out[start + v * LANES..][..LANES])
-                                .try_into()
-                                .expect("16 lanes");
-                            simd.store(sum, lanes);
+                    self.store(
+                        simd,
+                        Tile {
+                            oh: oh + r,
+                            ow,
+                            o: 0,
+                        },
+                        &sums[..],
+                    );
+                }
+            }
+        }
+    }
+
+    /// One row of a tile's sums (`[positions][vectors]`) into `out`, from position `at.ow` of
+    /// row `at.oh` and output channel `at.o` on.
+    #[inline(always)]
+    fn store<S: Vector16, const V: usize>(&mut self, simd: S, at: Tile, sums: &[[S::V; V]]) {
+        let g = self.g;
+        for (m, sums) in sums.iter().enumerate() {
+            let start = (at.oh * g.wo + at.ow + m) * g.co + at.o;
+            for (v, &sum) in sums.iter().enumerate() {
+                let lanes: &mut Lanes = (&mut self.out[start + v * LANES..][..LANES])
+                    .try_into()
+                    .expect("16 lanes");
+                simd.store(sum, lanes);
+            }
+        }
+    }
+
+    /// Every tile of one row of `M` positions by `V` vectors of output channels, for a `K x K`
+    /// kernel: all output channels, `V` vectors at a time.
+    #[inline(always)]
+    fn row_tiles<S: Vector16, const M: usize, const K: usize, const V: usize>(&mut self, simd: S) {
+        let g = self.g;
+        for o in (0..g.co).step_by(V * LANES) {
+            for oh in 0..g.ho {
+                for ow in g.tiles(M) {
+                    let at = Tile { oh, ow, o };
+                    let sums = self.row_tile::<S, M, K, V>(simd, at);
+                    self.store(simd, at, &sums[..]);
+                }
+            }
+        }
+    }
+
+    /// The sums of one tile of `M` positions of one output row by `V` vectors of output
+    /// channels, with a kernel row's `K` taps of weights held in registers: each input value is
+    /// broadcast once per kernel row and input channel and multiplied by every tap that reaches
+    /// a position of the tile (up to `K`), so a broadcast feeds up to `K * V` FMAs.
+    #[inline(always)]
+    fn row_tile<S: Vector16, const M: usize, const K: usize, const V: usize>(
+        &self,
+        simd: S,
+        at: Tile,
+    ) -> [[S::V; V]; M] {
+        let g = self.g;
+        let (c, co) = (g.c, g.co);
+        let row = g.wp * c;
+        let x0 = (at.oh * g.wp + at.ow) * c;
+        // Every read below: input values up to `x0 + (K - 1) * row + (M + K - 2) * c + c - 1`,
+        // weights up to `(K * K - 1) * c * co + (c - 1) * co + V * LANES - 1`.
+        assert!(g.k == K && at.ow + M <= g.wo && at.oh < g.ho && at.o + V * LANES <= co);
+        assert!(x0 + (K - 1) * row + (M + K - 1) * c <= self.x.len());
+        assert!(K * K * c * co <= self.taps.len());
+        let init: [S::V; V] = std::array::from_fn(|v| match self.bias {
+            Some(b) => simd.load(b[at.o + v * LANES..][..LANES].try_into().expect("16")),
+            None => simd.load(&[0.0; LANES]),
+        });
+        let mut acc = [init; M];
+        let (xp, wp) = (self.x.as_ptr(), self.taps.as_ptr());
+        for ki in 0..K {
+            let (xs, ws) = (x0 + ki * row, ki * K * c * co + at.o);
+            for ci in 0..c {
+                // SAFETY: within the bounds asserted above (`kj < K`, `ci < c`, `v < V`).
+                let w: [[S::V; V]; K] = std::array::from_fn(|kj| {
+                    std::array::from_fn(|v| {
+                        let at = ws + (kj * c + ci) * co + v * LANES;
+                        simd.load(unsafe { &*wp.add(at).cast::<Lanes>() })
+                    })
+                });
+                for q in 0..M + K - 1 {
+                    // SAFETY: as above (`q < M + K - 1`).
+                    let p = unsafe { *xp.add(xs + q * c + ci) };
+                    for (kj, w) in w.iter().enumerate() {
+                        if q >= kj && q - kj < M {
+                            for (acc, &w) in acc[q - kj].iter_mut().zip(w) {
+                                *acc = simd.mul_add(p, w, *acc);
+                            }
                         }
                     }
                 }
             }
         }
+        acc
     }
 
     /// The sums of one tile: `R` rows of `M` positions by `V` vectors of output channels.
@@ -245,7 +348,7 @@ impl ImageConv<'_> {
         // Every read below: input values up to
         // `x0 + (k - 2 + R) * row + (k - 2 + M) * c + c - 1`, weights up to
         // `(k * k - 1) * c * co + (c - 1) * co + V * LANES - 1`.
-        assert!(at.ow + M <= g.wo && at.oh + R <= g.ho && V * LANES == co);
+        assert!(at.ow + M <= g.wo && at.oh + R <= g.ho && at.o == 0 && V * LANES == co);
         assert!(x0 + (k - 2 + R) * row + (k - 1 + M) * c <= self.x.len());
         assert!(k * k * c * co <= self.taps.len());
         let init: [S::V; V] = std::array::from_fn(|v| match self.bias {

@@ -77,9 +77,10 @@ fn conv2d_and_its_gradients_match_burn<I: Backend>() {
         (22, 3, 5, 6, 4, 3, 1, true),
         (20, 6, 7, 7, 5, 3, 1, false),
         (64, 2, 14, 14, 3, 3, 1, true),
-        // CNN A's second layer (direct kernels with AVX-512), with bias; CNN B's second (its
-        // weight gradient direct).
+        // CNN A's second and third layers (direct kernels with AVX-512, every pass), with bias;
+        // CNN B's second (its weight gradient direct).
         (4, 16, 14, 14, 32, 5, 2, true),
+        (3, 32, 7, 7, 64, 5, 2, true),
         (3, 32, 14, 14, 64, 3, 1, true),
     ] {
         let case = format!("n{n} c{c} {h}x{w} co{co} k{k} pad{pad} bias {bias}");

@@ -298,7 +298,8 @@ impl ImageConv<'_> {
         let row = g.wp * c;
         let x0 = (at.oh * g.wp + at.ow) * c;
         // Every read below: input values up to `x0 + (K - 1) * row + (M + K - 2) * c + c - 1`,
-        // weights up to `(K * K - 1) * c * co + (c - 1) * co + V * LANES - 1`.
+        // weights up to `(K * K - 1) * c * co + (c - 1) * co + at.o + V * LANES - 1`, below
+        // `K * K * c * co` since `at.o + V * LANES <= co`.
         assert!(g.k == K && at.ow + M <= g.wo && at.oh < g.ho && at.o + V * LANES <= co);
         assert!(x0 + (K - 1) * row + (M + K - 1) * c <= self.x.len());
         assert!(K * K * c * co <= self.taps.len());

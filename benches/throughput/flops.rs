@@ -17,15 +17,9 @@ pub fn forward_flops(preset: Preset) -> Result<f64> {
     let mut macs = 0usize;
     let (features, hidden, classes) = match preset.config() {
         ModelConfig::Cnn(cnn) => {
-            let (mut side, mut channels) = (cnn.image_size, cnn.in_channels);
-            for block in &cnn.blocks {
-                let k = block.kernel_size;
-                side = side + 2 * block.padding + 1 - k;
-                macs += side * side * block.out_channels * channels * k * k;
-                channels = block.out_channels;
-                if block.max_pool {
-                    side /= 2;
-                }
+            for layer in crate::layers::conv_layers(preset) {
+                let out = layer.side + 2 * layer.padding + 1 - layer.k;
+                macs += out * out * layer.co * layer.c * layer.k * layer.k;
             }
             (cnn.flat_features()?, cnn.hidden.clone(), cnn.num_classes)
         }

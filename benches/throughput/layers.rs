@@ -10,18 +10,18 @@ use burn::tensor::backend::AutodiffBackend;
 use digitnet::backend::BackendKind;
 use digitnet::model::{ModelConfig, Preset};
 
-use crate::median_secs;
+use crate::{median_secs, time_parts};
 
 /// Images per timed call, as in `train@64`.
 const BATCH: usize = 64;
 
 /// One convolution of a CNN: `c -> co` channels on `side x side` images, a `k x k` kernel.
-struct ConvLayer {
-    c: usize,
-    co: usize,
-    side: usize,
-    k: usize,
-    padding: usize,
+pub struct ConvLayer {
+    pub c: usize,
+    pub co: usize,
+    pub side: usize,
+    pub k: usize,
+    pub padding: usize,
     bias: bool,
     pooled: bool,
 }
@@ -52,7 +52,7 @@ pub fn profile<B: AutodiffBackend>(
 }
 
 /// The convolutions of `preset`, with the input each one sees.
-fn conv_layers(preset: Preset) -> Vec<ConvLayer> {
+pub fn conv_layers(preset: Preset) -> Vec<ConvLayer> {
     let ModelConfig::Cnn(cnn) = preset.config() else {
         return Vec::new();
     };
@@ -97,7 +97,7 @@ fn time_layer<B: AutodiffBackend>(
         w.clone().inner(),
         b.clone().map(|b| b.inner()),
     );
-    let forward = repeat(seconds, || {
+    let forward = time_parts(seconds, || {
         let start = Instant::now();
         let _ = convolve(layer, xi.clone(), wi.clone(), bi.clone()).into_data();
         start.elapsed()
@@ -107,7 +107,7 @@ fn time_layer<B: AutodiffBackend>(
         w.require_grad(),
         b.map(Tensor::require_grad),
     );
-    let backward = repeat(seconds, || {
+    let backward = time_parts(seconds, || {
         let loss = convolve(layer, x.clone(), w.clone(), b.clone()).sum();
         B::sync(device).ok();
         let start = Instant::now();
@@ -130,16 +130,4 @@ fn convolve<B: Backend>(
         true => digitnet_kernels::conv2d_max_pool2x2(x, w, b, layer.padding),
         false => digitnet_kernels::conv2d(x, w, b, layer.padding),
     }
-}
-
-/// Runs `timed` once to warm up, then again for about `seconds` (at least 3 times); each call
-/// returns the time of the part it measures.
-fn repeat(seconds: f64, mut timed: impl FnMut() -> Duration) -> Vec<Duration> {
-    timed();
-    let start = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < 3 || start.elapsed().as_secs_f64() < seconds {
-        times.push(timed());
-    }
-    times
 }

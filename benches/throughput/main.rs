@@ -176,14 +176,21 @@ fn load_data() -> Result<Mnist> {
 /// Runs `step` once to warm up, then repeatedly for about `seconds` (at least 3 times), and
 /// returns the timing of each repetition.
 pub fn time_repeated(seconds: f64, mut step: impl FnMut()) -> Vec<Duration> {
-    step();
-    let budget = Duration::from_secs_f64(seconds);
-    let start = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < 3 || start.elapsed() < budget {
+    time_parts(seconds, || {
         let t = Instant::now();
         step();
-        times.push(t.elapsed());
+        t.elapsed()
+    })
+}
+
+/// Runs `timed` once to warm up, then again for about `seconds` (at least 3 times); each call
+/// returns the time of the part it measures.
+pub fn time_parts(seconds: f64, mut timed: impl FnMut() -> Duration) -> Vec<Duration> {
+    timed();
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 3 || start.elapsed().as_secs_f64() < seconds {
+        times.push(timed());
     }
     times
 }
